@@ -251,10 +251,12 @@ END_TEST
 
 START_TEST(test_signals_save_and_resume_exactly)
 {
-    /* 4096 images in batches of 16: 256 steps per epoch, long enough to be stopped in
-     * the middle of epoch 2 (after epoch 1's metrics line appears). */
+    /* 16384 images in batches of 16: 1024 steps per epoch (about half a second on a quiet
+     * machine in the release build), long enough to be stopped in the middle of epoch 2
+     * right after epoch 1's metrics line appears. A fixed pause after that line is not
+     * safe: 4096 images and 150 ms let a quiet machine finish epoch 2 first. */
     g_autofree char *dir = mmx_test_tmpdir();
-    const char *changes[] = {"/train/data=\"synthetic:4096:256\"", "/train/batch=16",
+    const char *changes[] = {"/train/data=\"synthetic:16384:256\"", "/train/batch=16",
                              "/train/epochs=3", NULL};
     g_autofree char *spec = mini_spec(dir, "long.json", changes);
     g_autofree char *full = g_build_filename(dir, "full", NULL);
@@ -269,12 +271,12 @@ START_TEST(test_signals_save_and_resume_exactly)
         int errfd;
         GPid pid = spawn_mmx((const char *[]){"train", spec, "--out", out, "--threads", "2", NULL},
                              &errfd);
-        /* Epoch 1 done, then a moment into epoch 2. */
-        for (int waited = 0; metrics_lines(out) < 1; waited += 20) {
+        /* Epoch 1 done (polled every 5 ms), then a moment into epoch 2. */
+        for (int waited = 0; metrics_lines(out) < 1; waited += 5) {
             ck_assert_msg(waited < 300000, "no epoch finished in 300 s");
-            g_usleep(20000);
+            g_usleep(5000);
         }
-        g_usleep(150000);
+        g_usleep(20000);
         kill(pid, sigs[i]);
         g_autofree char *err = NULL;
         ck_assert_int_eq(wait_mmx(pid, errfd, &err), 1);
