@@ -490,6 +490,29 @@ write_result(run *r, const char *status, const char *reason, json_t **result, GE
     return ok;
 }
 
+/* A run killed with SIGKILL in the middle of an atomic write leaves its temporary file
+ * (NAME.tmp.PID, as large as a checkpoint) behind; the next run in the directory removes
+ * those of the files a run writes. One run writes into a directory at a time. */
+static void
+remove_stale_temporaries(const char *dir)
+{
+    static const char *const names[] = {"config.json", "metrics.jsonl", "result.json",
+                                        "checkpoint.safetensors", "final.safetensors"};
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *entry;
+    while (d && (entry = g_dir_read_name(d)) != NULL) {
+        for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
+            size_t n = strlen(names[i]);
+            const char *tail = entry + n;
+            if (strncmp(entry, names[i], n) != 0 || strncmp(tail, ".tmp.", 5) != 0 ||
+                tail[5] == '\0' || strspn(tail + 5, "0123456789") != strlen(tail + 5))
+                continue;
+            g_autofree char *path = g_build_filename(dir, entry, NULL);
+            unlink(path);
+        }
+    }
+}
+
 /* The whole run's memory, before anything is allocated: the model with its gradients and
  * optimizer state, the training plan and the evaluation plan (both alive at the end of an
  * epoch). A spec with huge dimensions is refused here with the estimate rather than
@@ -568,6 +591,7 @@ setup(run *r, GError **error)
                         r->opts->out_dir, r->opts->out_dir);
             return false;
         }
+        remove_stale_temporaries(r->opts->out_dir);
         r->ckpt = g_build_filename(r->opts->out_dir, "checkpoint.safetensors", NULL);
     }
     return true;

@@ -305,6 +305,84 @@ START_TEST(test_signals_save_and_resume_exactly)
 }
 END_TEST
 
+START_TEST(test_kill9_train_resume)
+{
+    /* kill -9 at random moments, resumed (or restarted, before the first checkpoint)
+     * until the run finishes: every checkpoint left behind loads (old or new, never half
+     * of one), no result.json claims "finished" early, and the end is the uninterrupted
+     * run's numbers and metrics lines. */
+    g_autofree char *dir = mmx_test_tmpdir();
+    const char *changes[] = {"/train/data=\"synthetic:2048:256\"", "/train/batch=16",
+                             "/train/epochs=3", NULL};
+    g_autofree char *spec = mini_spec(dir, "kill.json", changes);
+    g_autofree char *full = g_build_filename(dir, "full", NULL);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", full, "--quiet",
+                                                       "--threads", "1", NULL},
+                                      NULL, NULL),
+                     0);
+    g_autoptr(json_t) want = read_json(full, "result.json");
+    g_autofree char *out = g_build_filename(dir, "run", NULL);
+    g_autofree char *ckpt = g_build_filename(out, "checkpoint.safetensors", NULL);
+    GRand *rng = g_rand_new_with_seed(7);
+    int kills = 0, resumes = 0, stale = 0;
+    for (int round = 0;; round++) {
+        ck_assert_msg(round < 100, "the run did not finish in 100 rounds");
+        bool resume = g_file_test(ckpt, G_FILE_TEST_EXISTS);
+        resumes += resume;
+        const char *fresh[] = {"train", spec, "--out", out, "--quiet", "--threads", "1", NULL};
+        const char *again[] = {"train", "--resume", out, "--quiet", "--threads", "1", NULL};
+        int errfd;
+        GPid pid = spawn_mmx(resume ? again : fresh, &errfd);
+        /* The window widens round by round, so that a slow machine gets through. */
+        g_usleep((gulong)g_rand_int_range(rng, 50, 400 + 50 * round) * 1000);
+        kill(pid, SIGKILL);
+        g_autofree char *err = NULL;
+        int code = wait_mmx(pid, errfd, &err);
+        g_autoptr(json_t) result = read_json(out, "result.json");
+        if (code == 0) {
+            ck_assert_str_eq(status_of(result), "finished");
+            break;
+        }
+        ck_assert_msg(code == 128 + SIGKILL, "exit %d: %s", code, err);
+        kills++;
+        if (kills == 1 && g_file_test(out, G_FILE_TEST_IS_DIR)) {
+            /* What a kill in the middle of writing a checkpoint leaves (whether or not
+             * one of the random kills did). */
+            g_autofree char *tmp = g_build_filename(out, "checkpoint.safetensors.tmp.99999", NULL);
+            ck_assert(g_file_set_contents(tmp, "half a checkpoint", -1, NULL));
+        }
+        ck_assert_msg(result == NULL, "result.json after a kill -9: %s", status_of(result));
+        g_autoptr(GDir) d = g_dir_open(out, 0, NULL);
+        const char *name;
+        while (d && (name = g_dir_read_name(d)) != NULL)
+            stale += strstr(name, ".tmp.") != NULL;
+        if (g_file_test(ckpt, G_FILE_TEST_EXISTS)) {
+            g_autoptr(GError) error = NULL;
+            g_autoptr(mmx_safetensors) st = mmx_safetensors_read(ckpt, &error);
+            ck_assert_msg(st != NULL, "after kill %d: %s", kills, error ? error->message : "");
+        }
+    }
+    g_rand_free(rng);
+    printf("# %d kills, %d resumes, %d temporary files left by kills\n", kills, resumes, stale);
+    ck_assert_int_gt(kills, 0);
+    g_autoptr(json_t) got = read_json(out, "result.json");
+    assert_same_result(want, got);
+    /* What a kill in the middle of a write left behind is gone. */
+    assert_no_temporaries(out);
+    g_autofree char *m1 = g_build_filename(full, "metrics.jsonl", NULL);
+    g_autofree char *m2 = g_build_filename(out, "metrics.jsonl", NULL);
+    g_autoptr(json_t) a = mmx_jsonl_read(m1, NULL);
+    g_autoptr(json_t) b = mmx_jsonl_read(m2, NULL);
+    ck_assert_int_eq(json_array_size(a), 3);
+    ck_assert_int_eq(json_array_size(b), 3);
+    for (size_t i = 0; i < 3; i++) {
+        double x = num(json_array_get(a, i), "test_loss"), y = num(json_array_get(b, i), "test_loss");
+        ck_assert_msg(memcmp(&x, &y, sizeof x) == 0, "epoch %zu: test_loss %.17g vs %.17g", i + 1,
+                      x, y);
+    }
+}
+END_TEST
+
 /* ---- full disks ---- */
 
 /* The outcome of a run whose writes may fail: finished with every file complete, or
@@ -503,6 +581,7 @@ main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_kernel_fault_mid_training);
     tcase_add_test(tc, test_signals_save_and_resume_exactly);
+    tcase_add_test(tc, test_kill9_train_resume);
     tcase_add_test(tc, test_full_disk_tmpfs);
     tcase_add_test(tc, test_full_disk_file_size_limit);
     tcase_add_test(tc, test_read_only_output);
