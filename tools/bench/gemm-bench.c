@@ -277,8 +277,11 @@ static const shape shapes[] = {
     {"token mix 196->196, C=64 (x128)", 128, 0, 0, 196, 64, 196, 0, 0, 0, 0.0f, true},
     {"token mix grad W 49x49, C=64 (x128)", 128, 0, 1, 49, 49, 64, 0, 0, 0, 0.0f, false},
     {"attention QK^T 49x49x16 (x512)", 512, 0, 1, 49, 49, 16, 64, 64, 0, 0.0f, false},
-    {"attention PV 49x16x49 (x512)", 512, 0, 0, 49, 16, 49, 0, 64, 64, 0.0f, false},
-    {"attention grad K 49x16x49 (x512)", 512, 1, 0, 49, 16, 49, 0, 64, 64, 0.0f, false},
+    /* The 512 outputs of 49 x 16 are column slices of one 49 x 8192 matrix: written with
+     * a stride of 16 into rows of 64 they would overlap (512 heads are 128 samples of 4),
+     * and the order of the writes would decide the result. */
+    {"attention PV 49x16x49 (x512)", 512, 0, 0, 49, 16, 49, 0, 64, 8192, 0.0f, false},
+    {"attention grad K 49x16x49 (x512)", 512, 1, 0, 49, 16, 49, 0, 64, 8192, 0.0f, false},
     {"attention QK^T 196x196x16 (x512)", 512, 0, 1, 196, 196, 16, 64, 64, 0, 0.0f, false},
     {"square 512", 0, 0, 0, 512, 512, 512, 0, 0, 0, 0.0f, false},
     {"square 1024", 0, 0, 0, 1024, 1024, 1024, 0, 0, 0, 0.0f, false},
