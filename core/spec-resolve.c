@@ -37,6 +37,10 @@ typedef struct rctx {
     json_t *defs;    /* /defs of the document, or NULL */
     GPtrArray *uses; /* def names being expanded, outermost first */
     GHashTable *poisoned;
+    /* Pointers of "use" values whose error (unknown def, a def using itself) has been
+     * reported: a def reached by many paths (defs that use defs twice over) would
+     * otherwise repeat the same error once per path, up to the values bound. */
+    GHashTable *bad_uses;
     bool ok;
     size_t values; /* values resolved so far */
     bool too_big;  /* past MAX_VALUES: reported, the walk winds down */
@@ -44,7 +48,7 @@ typedef struct rctx {
 
 /* Bounds on what a spec may expand to. Defs that use defs twice over, thirty levels deep,
  * make a billion values from a few lines; parentheses a million deep overflow a stack. */
-#define MAX_VALUES 200000
+#define MAX_VALUES 50000
 #define MAX_EXPR_DEPTH 64
 
 static scope *
@@ -482,6 +486,10 @@ use_begin(rctx *c, json_t *use, const char *optr, const char *via, scope *sc, js
     const char *n = json_string_value(name);
     *def = c->defs ? json_object_get(c->defs, n) : NULL;
     if (*def == NULL) {
+        if (!g_hash_table_add(c->bad_uses, g_strdup(name_ptr))) {
+            c->ok = false;
+            return false;
+        }
         g_autoptr(GPtrArray) names = g_ptr_array_new();
         GString *list = g_string_new(NULL);
         if (c->defs)
@@ -500,6 +508,10 @@ use_begin(rctx *c, json_t *use, const char *optr, const char *via, scope *sc, js
     }
     for (guint i = 0; i < c->uses->len; i++)
         if (strcmp(c->uses->pdata[i], n) == 0) {
+            if (!g_hash_table_add(c->bad_uses, g_strdup(name_ptr))) {
+                c->ok = false;
+                return false;
+            }
             GString *chain = g_string_new(NULL);
             for (guint j = i; j < c->uses->len; j++)
                 g_string_append_printf(chain, "%s -> ", (char *)c->uses->pdata[j]);
@@ -741,6 +753,7 @@ mmx__spec_resolve(mmx_spec *spec, mmx_diags *diags)
               .diags = diags,
               .uses = g_ptr_array_new_with_free_func(g_free),
               .poisoned = spec->poisoned,
+              .bad_uses = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
               .ok = true};
     json_t *defs = json_object_get(doc, "defs");
     if (defs && !json_is_object(defs)) {
@@ -816,6 +829,7 @@ mmx__spec_resolve(mmx_spec *spec, mmx_diags *diags)
     }
     scope_free(global);
     g_ptr_array_unref(c.uses);
+    g_hash_table_destroy(c.bad_uses);
     spec->resolved = out;
     return c.ok;
 }

@@ -332,6 +332,24 @@ START_TEST(test_def_error_names_use_site)
 }
 END_TEST
 
+START_TEST(test_use_error_reported_once)
+{
+    /* A bad use inside a def reached by many paths (quad -> pair -> b, 4 paths) is one
+     * error at its place, not one per path: defs that use defs 30 levels deep would
+     * otherwise repeat it a million times before the values bound stops the walk. */
+    g_autofree char *e = problems_of_text(
+        MODEL("\"defs\": {\"b\": [{\"use\": \"nope\"}, {\"use\": \"b\"}], "
+              "\"pair\": [{\"use\": \"b\"}, {\"use\": \"b\"}], "
+              "\"quad\": [{\"use\": \"pair\"}, {\"use\": \"pair\"}]}, "
+              "\"blocks\": [{\"use\": \"quad\"}]"),
+        NULL);
+    g_auto(GStrv) lines = g_strsplit(e, "\n", -1);
+    ck_assert_msg(g_strv_length(lines) == 2, "expected 2 problems, got:\n%s", e);
+    ck_assert_contains(e, "/defs/b/0/use: unknown def 'nope'");
+    ck_assert_contains(e, "/defs/b/1/use: def 'b' uses itself: b -> b");
+}
+END_TEST
+
 START_TEST(test_stage_scope)
 {
     g_autoptr(mmx_registry) reg = NULL;
@@ -657,6 +675,7 @@ main(void)
     tc = tcase_create("defs");
     tcase_add_test(tc, test_defs_vars_and_splice);
     tcase_add_test(tc, test_def_error_names_use_site);
+    tcase_add_test(tc, test_use_error_reported_once);
     tcase_add_test(tc, test_nested_list_defs);
     tcase_add_test(tc, test_stage_scope);
     suite_add_tcase(s, tc);
