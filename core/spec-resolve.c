@@ -316,8 +316,11 @@ expr_operand(expr *e, int64_t *out)
     }
     if (e->p[0] == '$') {
         g_autofree char *name = var_ref(e);
-        if (name == NULL)
+        if (name == NULL) {
+            /* var_ref is silent when '$' is not followed by '{'. */
+            expr_fail(e, "a var is written ${name}; '%s' is not", at_text(e));
             return false;
+        }
         char *why = NULL;
         json_t *v = scope_get(e->c, e->sc, name, &why);
         if (v == NULL) {
@@ -440,6 +443,8 @@ evaluate(rctx *c, const char *text, const char *optr, const char *via, const cha
     if (!ok) {
         if (e.err)
             fail(c, optr, via, false, "in \"%s\": %s", shown, e.err);
+        else if (!e.reported) /* every refusal says something */
+            fail(c, optr, via, false, "in \"%s\": not an integer expression", shown);
         g_free(e.err);
         return poison(c, rptr);
     }

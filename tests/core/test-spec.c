@@ -251,6 +251,13 @@ START_TEST(test_vars_errors)
                                "\"out\": \"2*(${x}\"}]"),
                          NULL);
     ck_assert_contains(e9, "expected ')'");
+    /* Found by fuzzing: a '$' without '{' inside an expression was refused in silence. */
+    g_autofree char *e10 =
+        problems_of_text(MODEL("\"vars\": {\"r\": 4}, \"stem\": [{\"op\": \"linear\", "
+                               "\"out\": \"${r}*$zdim}\"}]"),
+                         NULL);
+    ck_assert_contains(e10, "/stem/0/out: in \"${r}*$zdim}\": a var is written ${name}; "
+                            "'$zdim}' is not");
 }
 END_TEST
 

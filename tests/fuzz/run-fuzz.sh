@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/fuzz/run-fuzz.sh BUILD_DIR SECONDS [TARGET...]: runs each libFuzzer target (spec,
+# tests/fuzz/run-fuzz.sh BUILD_DIR SECONDS|runs:N [TARGET...]: runs each libFuzzer target (spec,
 # sweep, safetensors, idx by default) for SECONDS, one after the other, starting from its
 # seed corpus and what earlier runs in BUILD_DIR found (BUILD_DIR/fuzz-work/<target>/).
 # Fails on the first crash, sanitizer report, leak, timeout or out-of-memory, and says
@@ -42,14 +42,22 @@ for t in "${targets[@]}"; do
     dict=()
     [ -f "$src/tests/fuzz/$t.dict" ] && dict=(-dict="$src/tests/fuzz/$t.dict")
     log="$work/last-run.log"
-    echo "run-fuzz.sh: $t for ${seconds}s"
+    # runs:N: N inputs from a fixed seed, the same inputs on every machine (what CI uses:
+    # a time budget would make its outcome depend on the machine's speed); SECONDS: a
+    # time budget from a random seed (exploration).
+    if [[ "$seconds" == runs:* ]]; then
+        budget=(-runs="${seconds#runs:}" -seed=1)
+    else
+        budget=(-max_total_time="$seconds")
+    fi
+    echo "run-fuzz.sh: $t for ${seconds}"
     # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a reader must not need GBs.
-    if "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    if "$exe" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${dict[@]}" \
         "$work/corpus" "${dirs[@]}" >"$log" 2>&1; then
         runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
         cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-        echo "run-fuzz.sh: $t: no crash in ${seconds}s, $runs inputs, $cov, corpus $(ls "$work/corpus" | wc -l) files"
+        echo "run-fuzz.sh: $t: no crash in ${seconds}, $runs inputs, $cov, corpus $(ls "$work/corpus" | wc -l) files"
     else
         status=1
         echo "run-fuzz.sh: $t FAILED; the end of $log:" >&2
