@@ -312,14 +312,18 @@ START_TEST(test_kill9_train_resume)
      * of one), no result.json claims "finished" early, and the end is the uninterrupted
      * run's numbers and metrics lines. */
     g_autofree char *dir = mmx_test_tmpdir();
-    const char *changes[] = {"/train/data=\"synthetic:2048:256\"", "/train/batch=16",
+    const char *changes[] = {"/train/data=\"synthetic:8192:256\"", "/train/batch=16",
                              "/train/epochs=3", NULL};
     g_autofree char *spec = mini_spec(dir, "kill.json", changes);
     g_autofree char *full = g_build_filename(dir, "full", NULL);
+    gint64 t0 = g_get_monotonic_time();
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", full, "--quiet",
                                                        "--threads", "1", NULL},
                                       NULL, NULL),
                      0);
+    /* The kills fall within the time a whole run takes here (a fixed window let a quiet
+     * machine finish before the first kill). */
+    int run_ms = (int)((g_get_monotonic_time() - t0) / 1000) + 1;
     g_autoptr(json_t) want = read_json(full, "result.json");
     g_autofree char *out = g_build_filename(dir, "run", NULL);
     g_autofree char *ckpt = g_build_filename(out, "checkpoint.safetensors", NULL);
@@ -333,8 +337,10 @@ START_TEST(test_kill9_train_resume)
         const char *again[] = {"train", "--resume", out, "--quiet", "--threads", "1", NULL};
         int errfd;
         GPid pid = spawn_mmx(resume ? again : fresh, &errfd);
-        /* The window widens round by round, so that a slow machine gets through. */
-        g_usleep((gulong)g_rand_int_range(rng, 50, 400 + 50 * round) * 1000);
+        /* Between 5% and 90% of a whole run, the window widening round by round so that
+         * the resumed pieces get through. */
+        int lo = run_ms / 20 + 1, hi = run_ms * 9 / 10 + run_ms * round / 10 + 2;
+        g_usleep((gulong)g_rand_int_range(rng, lo, hi) * 1000);
         kill(pid, SIGKILL);
         g_autofree char *err = NULL;
         int code = wait_mmx(pid, errfd, &err);
@@ -363,7 +369,8 @@ START_TEST(test_kill9_train_resume)
         }
     }
     g_rand_free(rng);
-    printf("# %d kills, %d resumes, %d temporary files left by kills\n", kills, resumes, stale);
+    printf("# %d kills, %d resumes, %d temporary files left by kills (a whole run: %d ms)\n",
+           kills, resumes, stale, run_ms);
     ck_assert_int_gt(kills, 0);
     g_autoptr(json_t) got = read_json(out, "result.json");
     assert_same_result(want, got);
