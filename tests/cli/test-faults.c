@@ -99,42 +99,6 @@ assert_no_temporaries(const char *dir)
         ck_assert_msg(strstr(name, ".tmp.") == NULL, "a temporary file stayed: %s/%s", dir, name);
 }
 
-/* Starts mmx with argv (without "mmx"); stderr goes to a pipe (*errfd). */
-static GPid
-spawn_mmx(const char *const *args, int *errfd)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)g_getenv("MMX_EXE"));
-    for (const char *const *a = args; *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
-    GPid pid;
-    g_autoptr(GError) error = NULL;
-    ck_assert_msg(g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
-                                           G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-                                           NULL, NULL, &pid, NULL, NULL, errfd, &error),
-                  "%s", error ? error->message : "");
-    return pid;
-}
-
-/* Waits for pid; its exit status (128 + signal when killed). *err gets what it wrote to
- * errfd. */
-static int
-wait_mmx(GPid pid, int errfd, char **err)
-{
-    GString *s = g_string_new(NULL);
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(errfd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0)
-            g_string_append_len(s, buf, n);
-    close(errfd);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    *err = g_string_free(s, FALSE);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Lines in dir/metrics.jsonl (0 when absent). */
 static int
 metrics_lines(const char *dir)
@@ -269,7 +233,7 @@ START_TEST(test_signals_save_and_resume_exactly)
     for (unsigned i = 0; i < G_N_ELEMENTS(sigs); i++) {
         g_autofree char *out = g_strdup_printf("%s/run-%d", dir, sigs[i]);
         int errfd;
-        GPid pid = spawn_mmx((const char *[]){"train", spec, "--out", out, "--threads", "2", NULL},
+        GPid pid = mmx_test_spawn_mmx((const char *[]){"train", spec, "--out", out, "--threads", "2", NULL},
                              &errfd);
         /* Epoch 1 done (polled every 5 ms), then a moment into epoch 2. */
         for (int waited = 0; metrics_lines(out) < 1; waited += 5) {
@@ -279,7 +243,7 @@ START_TEST(test_signals_save_and_resume_exactly)
         g_usleep(20000);
         kill(pid, sigs[i]);
         g_autofree char *err = NULL;
-        ck_assert_int_eq(wait_mmx(pid, errfd, &err), 1);
+        ck_assert_int_eq(mmx_test_wait_mmx(pid, errfd, &err), 1);
         ck_assert_contains(err, "stopped at epoch 2, step ");
         ck_assert_contains(err, "checkpoint saved in ");
         g_autofree char *how = g_strdup_printf("resume with: mmx train --resume %s", out);
@@ -336,14 +300,14 @@ START_TEST(test_kill9_train_resume)
         const char *fresh[] = {"train", spec, "--out", out, "--quiet", "--threads", "1", NULL};
         const char *again[] = {"train", "--resume", out, "--quiet", "--threads", "1", NULL};
         int errfd;
-        GPid pid = spawn_mmx(resume ? again : fresh, &errfd);
+        GPid pid = mmx_test_spawn_mmx(resume ? again : fresh, &errfd);
         /* Between 5% and 90% of a whole run, the window widening round by round so that
          * the resumed pieces get through. */
         int lo = run_ms / 20 + 1, hi = run_ms * 9 / 10 + run_ms * round / 10 + 2;
         g_usleep((gulong)g_rand_int_range(rng, lo, hi) * 1000);
         kill(pid, SIGKILL);
         g_autofree char *err = NULL;
-        int code = wait_mmx(pid, errfd, &err);
+        int code = mmx_test_wait_mmx(pid, errfd, &err);
         g_autoptr(json_t) result = read_json(out, "result.json");
         if (code == 0) {
             ck_assert_str_eq(status_of(result), "finished");

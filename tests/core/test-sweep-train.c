@@ -189,23 +189,6 @@ START_TEST(test_kill_and_resume_real_training)
 }
 END_TEST
 
-/* The sweep's stderr until it exits; its exit status. */
-static int
-wait_with_stderr(GPid pid, int errfd, char **err)
-{
-    GString *s = g_string_new(NULL);
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(errfd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0)
-            g_string_append_len(s, buf, n);
-    close(errfd);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    *err = g_string_free(s, FALSE);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A trial folder of out with a metrics line (an epoch done), or NULL. */
 static char *
 trial_past_first_epoch(const char *out)
@@ -237,13 +220,10 @@ START_TEST(test_signals_real_training)
         g_autofree char *dir = setup(long_sweep);
         g_autofree char *sweep = g_build_filename(dir, "sweep.json", NULL);
         g_autofree char *out = g_build_filename(dir, "out", NULL);
-        const char *argv[] = {g_getenv("MMX_EXE"),   "sweep", sweep, "--out", out, "--workers", "2",
-                              "--threads-per-trial", "1",     NULL};
-        GPid pid;
         int errfd;
-        ck_assert(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-                                           G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-                                           NULL, NULL, &pid, NULL, NULL, &errfd, NULL));
+        GPid pid = mmx_test_spawn_mmx((const char *[]){"sweep", sweep, "--out", out, "--workers",
+                                                       "2", "--threads-per-trial", "1", NULL},
+                                      &errfd);
         /* A trial one epoch in, then a moment into its second epoch. */
         g_autofree char *trial = NULL;
         for (int waited = 0; (trial = trial_past_first_epoch(out)) == NULL; waited += 20) {
@@ -253,7 +233,7 @@ START_TEST(test_signals_real_training)
         g_usleep(100000);
         kill(pid, sigs[k]);
         g_autofree char *err = NULL;
-        ck_assert_int_eq(wait_with_stderr(pid, errfd, &err), 1);
+        ck_assert_int_eq(mmx_test_wait_mmx(pid, errfd, &err), 1);
         ck_assert_contains(err, "Resume with: mmx sweep ");
         ck_assert_contains(err, " --resume");
         /* That trial saved its checkpoint and says it was interrupted. */

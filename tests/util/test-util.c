@@ -1,11 +1,13 @@
 /* test-util.c: helpers shared by the Check suites. */
 #include "test-util.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 int
 mmx_test_run(Suite *suite)
@@ -120,6 +122,41 @@ mmx_test_run_mmx(const char *const *args, char **out, char **err)
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+GPid
+mmx_test_spawn_mmx(const char *const *args, int *errfd)
+{
+    const char *exe = g_getenv("MMX_EXE");
+    ck_assert_msg(exe != NULL, "MMX_EXE is not set (run through meson test)");
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)exe);
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    GPid pid;
+    g_autoptr(GError) error = NULL;
+    ck_assert_msg(g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
+                                           G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                           NULL, NULL, &pid, NULL, NULL, errfd, &error),
+                  "cannot run %s: %s", exe, error ? error->message : "?");
+    return pid;
+}
+
+int
+mmx_test_wait_mmx(GPid pid, int errfd, char **err)
+{
+    GString *s = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(errfd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            g_string_append_len(s, buf, n);
+    close(errfd);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    *err = g_string_free(s, FALSE);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void

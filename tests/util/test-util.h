@@ -26,6 +26,13 @@ char *mmx_test_tmpdir(void);
  * returns its exit status and its output (newly allocated). */
 int mmx_test_run_mmx(const char *const *args, char **out, char **err);
 
+/* Starts the mmx binary with argv (NULL-terminated, without "mmx") without waiting:
+ * stdout goes to /dev/null, stderr to a pipe (*errfd) for mmx_test_wait_mmx. */
+GPid mmx_test_spawn_mmx(const char *const *args, int *errfd);
+/* Waits for pid; returns its exit status (128 + signal when killed); *err gets what it
+ * wrote to errfd (newly allocated), which is closed. */
+int mmx_test_wait_mmx(GPid pid, int errfd, char **err);
+
 /* Asserts that haystack contains needle, printing both otherwise. */
 #define ck_assert_contains(haystack, needle)                                                       \
     ck_assert_msg((haystack) != NULL && strstr((haystack), (needle)) != NULL,                     \
