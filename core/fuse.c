@@ -374,18 +374,19 @@ typedef struct pass {
 } pass;
 
 /* dst[k] = src[k] + bias (+ h[k] when h) for the elements e0 .. e0 + len, row segment by
- * row segment (a channel bias runs along the segment, a token bias is constant in it). */
+ * row segment (a channel bias runs along the segment, a token bias is constant in it).
+ * One division per call: the row and column then advance. */
 static void
 add_bias(const geom *gm, const float *bias, int64_t e0, int64_t len, const float *src,
          const float *h, float *dst)
 {
-    for (int64_t k = 0; k < len;) {
-        int64_t e = e0 + k, col = e % gm->c;
+    int64_t col = e0 % gm->c, brow = e0 / gm->c % gm->n_bias;
+    for (int64_t k = 0; k < len; col = 0, brow = brow + 1 == gm->n_bias ? 0 : brow + 1) {
         int64_t seg = MIN(gm->c - col, len - k);
         const float *s = src + k;
         float *d = dst + k;
         if (gm->token) {
-            float b = bias[(e / gm->c) % gm->n_bias];
+            float b = bias[brow];
             if (h)
                 for (int64_t t = 0; t < seg; t++)
                     d[t] = h[k + t] + (s[t] + b);
@@ -409,8 +410,8 @@ add_bias(const geom *gm, const float *bias, int64_t e0, int64_t len, const float
 static void
 sum_columns(const geom *gm, int64_t e0, int64_t len, const float *g, float *acc)
 {
-    for (int64_t k = 0; k < len;) {
-        int64_t col = (e0 + k) % gm->c, seg = MIN(gm->c - col, len - k);
+    for (int64_t k = 0, col = e0 % gm->c; k < len; col = 0) {
+        int64_t seg = MIN(gm->c - col, len - k);
         for (int64_t t = 0; t < seg; t++)
             acc[col + t] += g[k + t];
         k += seg;
