@@ -239,6 +239,24 @@ START_TEST(test_fused_equals_unfused_bitwise)
 }
 END_TEST
 
+/* mmx info lists the plan, and nothing under MMX_FUSE=0. */
+START_TEST(test_info_lists_fusions)
+{
+    g_autofree char *spec = mmx_test_data_path("specs/fuse/all.json");
+    g_autofree char *out = NULL, *off = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"info", spec, NULL}, &out, NULL), 0);
+    ck_assert_contains(out, "MMX_FUSE=0 turns them off): 10\n");
+    ck_assert_contains(out, "  bias+activation    blocks.1.mixer.key -> blocks.1.mixer.activation\n");
+    ck_assert_contains(out, "  residual-gradient  blocks.2.residual (both inputs share its gradient)\n");
+    g_setenv("MMX_FUSE", "0", TRUE);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"info", spec, "--json", NULL}, &off, NULL), 0);
+    g_unsetenv("MMX_FUSE");
+    json_t *j = json_loads(off, 0, NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "fusions")), 0);
+    json_decref(j);
+}
+END_TEST
+
 static json_t *
 train_zoo(const char *spec_name, bool fuse)
 {
@@ -295,6 +313,7 @@ main(void)
     tcase_add_test(tc, test_planner_fuses_what_it_may);
     tcase_add_test(tc, test_planner_leaves_what_it_may_not);
     tcase_add_test(tc, test_fused_equals_unfused_bitwise);
+    tcase_add_test(tc, test_info_lists_fusions);
     tcase_add_loop_test(tc, test_zoo_trains_the_same_fused, 0, 3);
     suite_add_tcase(s, tc);
     return mmx_test_run(s);
