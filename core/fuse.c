@@ -371,6 +371,7 @@ typedef struct pass {
     mmx_ctx *ctx;
     const mmx_node *act; /* the activation's [1] twin */
     float *part;         /* bias-gradient partials, one row of c per chunk, or NULL */
+    bool backward;
 } pass;
 
 /* dst[k] = src[k] + bias (+ h[k] when h) for the elements e0 .. e0 + len, row segment by
@@ -450,24 +451,10 @@ act_tile(const pass *p, const float *x, int64_t e0, int64_t len, bool backward)
     return p->fn(p->ctx, &a);
 }
 
+/* Forward: chunks of elements. Backward: chunks of ROW_GRAIN rows when the bias gradient
+ * is summed here (p->part), else of elements. */
 static int
-act_fwd_range(void *arg, int64_t begin, int64_t end)
-{
-    const pass *p = arg;
-    _Alignas(64) float tile[TILE];
-    for (int64_t e0 = begin; e0 < end; e0 += TILE) {
-        int64_t len = MIN(TILE, end - e0);
-        add_bias(&p->gm, p->io->bias, e0, len, p->io->src + e0, NULL, tile);
-        int st = act_tile(p, tile, e0, len, false);
-        if (st != MMX_OK)
-            return st;
-    }
-    return MMX_OK;
-}
-
-/* Chunks of ROW_GRAIN rows when the bias gradient is summed here, else of elements. */
-static int
-act_bwd_range(void *arg, int64_t begin, int64_t end)
+act_range(void *arg, int64_t begin, int64_t end)
 {
     const pass *p = arg;
     _Alignas(64) float tile[TILE];
@@ -478,7 +465,7 @@ act_bwd_range(void *arg, int64_t begin, int64_t end)
     for (int64_t e0 = e_begin; e0 < e_end; e0 += TILE) {
         int64_t len = MIN(TILE, e_end - e0);
         add_bias(&p->gm, p->io->bias, e0, len, p->io->src + e0, NULL, tile);
-        int st = act_tile(p, tile, e0, len, true);
+        int st = act_tile(p, tile, e0, len, p->backward);
         if (st != MMX_OK)
             return st;
         if (acc)
@@ -493,7 +480,7 @@ run_pass(const mmx__fuse_plan *fp, const mmx_graph *g, int node, const mmx__fuse
 {
     const mmx_graph_node *nd = mmx_graph_get_node(g, node);
     const mmx__fuse_node *fn = &fp->nodes[node];
-    pass p = {.gm = geom_of(fp, g, node, io->batch), .io = io};
+    pass p = {.gm = geom_of(fp, g, node, io->batch), .io = io, .backward = backward};
     mmx__call call;
     mmx_ctx ctx;
     mmx__call_init(&call, &ctx, nd->name, mmx_plugin_path(mmx_op_plugin(nd->op)));
@@ -504,14 +491,14 @@ run_pass(const mmx__fuse_plan *fp, const mmx_graph *g, int node, const mmx__fuse
     } else if (!backward) {
         p.act = mmx_op_instance_node(fn->twin);
         p.fn = mmx_op_instance_kernel(fn->twin)->forward;
-        st = mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_fwd_range, &p);
+        st = mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_range, &p);
     } else {
         p.act = mmx_op_instance_node(fn->twin);
         p.fn = mmx_op_instance_kernel(fn->twin)->backward;
         int64_t rows = p.gm.elements / p.gm.c;
         p.part = io->grad_bias ? io->workspace : NULL;
-        st = p.part ? mmx__parallel_for(&ctx, rows, ROW_GRAIN, act_bwd_range, &p)
-                    : mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_bwd_range, &p);
+        st = p.part ? mmx__parallel_for(&ctx, rows, ROW_GRAIN, act_range, &p)
+                    : mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_range, &p);
         /* The partials into the gradient in chunk order, as the producer would add them. */
         for (int64_t c = 0; p.part && st == MMX_OK && c * ROW_GRAIN < rows; c++)
             for (int64_t j = 0; j < p.gm.c; j++)

@@ -8,37 +8,19 @@
 
 #include "test-util.h"
 
-typedef struct fixture {
-    mmx_registry *reg;
-    mmx_spec *spec;
-    mmx_graph *graph;
-} fixture;
-
-static void
-load(fixture *f, const char *path)
-{
-    f->reg = mmx_test_registry();
-    g_autoptr(GError) error = NULL;
-    f->spec = mmx_spec_load(f->reg, path, NULL, &error);
-    ck_assert_msg(f->spec != NULL, "%s", error ? error->message : "");
-    f->graph = mmx_graph_new(f->spec, &error);
-    ck_assert_msg(f->graph != NULL, "%s", error ? error->message : "");
-}
+typedef mmx_test_model fixture;
 
 static void
 load_data(fixture *f, const char *name)
 {
     g_autofree char *rel = g_strdup_printf("specs/fuse/%s", name);
-    g_autofree char *path = mmx_test_data_path(rel);
-    load(f, path);
+    mmx_test_model_load(f, rel);
 }
 
 static void
 unload(fixture *f)
 {
-    mmx_graph_free(f->graph);
-    mmx_spec_free(f->spec);
-    mmx_registry_free(f->reg);
+    mmx_test_model_clear(f);
 }
 
 /* "kind producer -> node" for each fusion, one per line. */
