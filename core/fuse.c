@@ -131,7 +131,8 @@ bias_free_twin(const mmx_graph_node *nd, int bias_param)
     int a = mmx_op_attr_index(nd->op, "bias");
     if (a < 0)
         return NULL;
-    g_autofree mmx_attr_value *attrs = g_memdup2(node->attrs, sizeof *attrs * (d->n_attrs + 1));
+    g_autofree mmx_attr_value *attrs = g_new0(mmx_attr_value, d->n_attrs + 1);
+    memcpy(attrs, node->attrs, sizeof *attrs * d->n_attrs);
     attrs[a].i = 0;
     attrs[a].f = 0.0;
     attrs[a].is_set = 1;
