@@ -18,8 +18,14 @@
  * run backward (the last in forward order) writes a value's gradient directly and every
  * other consumer writes to scratch, which is then added. Parameter gradients are added by
  * the kernels themselves, which is what makes tied parameters work.
+ *
+ * Fusion (fuse.c plans it; MMX_FUSE=0 turns it off): a producer node may run as its
+ * bias-free twin while its consumer's node runs one fused pass instead of its kernel; and
+ * values whose gradient is a residual add's output gradient share that buffer, one
+ * planned buffer per group over the union of their lifetimes. The steps and lifetimes
+ * above do not change.
  */
-#include "mmx-private.h"
+#include "fuse-private.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -477,7 +483,7 @@ value_bytes(const mmx_graph *g, int v, int64_t batch, size_t *out)
 }
 
 static bool
-make_plan(const mmx_graph *g, int64_t batch, bool training, plan *p)
+make_plan(const mmx_graph *g, int64_t batch, bool training, const mmx__fuse_plan *fp, plan *p)
 {
     memset(p, 0, sizeof *p);
     int n = mmx_graph_n_nodes(g), nv = mmx_graph_n_values(g);
@@ -504,6 +510,21 @@ make_plan(const mmx_graph *g, int64_t batch, bool training, plan *p)
         }
     }
     int out = mmx_graph_output(g), in = mmx_graph_input(g);
+    /* Gradient lifetimes, merged over the values that share one buffer (the root's). */
+    g_autofree int *gstart = g_new(int, nv), *gend = g_new(int, nv);
+    for (int v = 0; v < nv; v++)
+        gstart[v] = gend[v] = -1;
+    for (int v = 0; training && v < nv; v++) {
+        int prod = mmx_graph_get_value(g, v)->producer;
+        if (v == in || prod < 0)
+            continue;
+        /* The loss writes the output's gradient between steps n-1 and n; any other
+         * value's gradient is first written by its last consumer's backward. */
+        int start = v == out ? n - 1 : (max_c[v] >= 0 ? 2 * n - 1 - max_c[v] : 2 * n - 1 - prod);
+        int r = fp->grad_root[v];
+        gstart[r] = gstart[r] < 0 ? start : MIN(gstart[r], start);
+        gend[r] = MAX(gend[r], 2 * n - 1 - prod);
+    }
     for (int v = 0; v < nv; v++) {
         size_t bytes;
         if (!value_bytes(g, v, batch, &bytes)) {
@@ -521,13 +542,12 @@ make_plan(const mmx_graph *g, int64_t batch, bool training, plan *p)
         if (v == out && end < last && !training)
             end = last;
         p->act[v] = add_buf(p, bytes, start, end);
-        if (training && v != in && prod >= 0) {
-            /* The loss writes the output's gradient between steps n-1 and n; any other
-             * value's gradient is first written by its last consumer's backward. */
-            int gstart = v == out ? n - 1 : (max_c[v] >= 0 ? 2 * n - 1 - max_c[v] : 2 * n - 1 - prod);
-            p->grad[v] = add_buf(p, bytes, gstart, 2 * n - 1 - prod);
-        }
+        if (gstart[v] >= 0) /* a root: the values sharing it have its shape */
+            p->grad[v] = add_buf(p, bytes, gstart[v], gend[v]);
     }
+    for (int v = 0; training && v < nv; v++)
+        if (v != in && mmx_graph_get_value(g, v)->producer >= 0)
+            p->grad[v] = p->grad[fp->grad_root[v]];
     for (int i = 0; i < n; i++) {
         const mmx_graph_node *nd = mmx_graph_get_node(g, i);
         mmx_buffer_sizes sz;
@@ -536,6 +556,7 @@ make_plan(const mmx_graph *g, int64_t batch, bool training, plan *p)
             p->workspace = sz.workspace;
         p->saved[i] = sz.saved ? add_buf(p, sz.saved, i, training ? 2 * n - 1 - i : i) : -1;
     }
+    p->workspace = MAX(p->workspace, mmx__fuse_workspace(fp, g, batch));
     if (p->workspace)
         add_buf(p, p->workspace, 0, last);
     if (training)
@@ -547,8 +568,9 @@ make_plan(const mmx_graph *g, int64_t batch, bool training, plan *p)
 size_t
 mmx_exec_estimate(const mmx_graph *g, int64_t batch, bool training)
 {
+    g_autoptr(mmx__fuse_plan) fp = mmx__fuse_plan_new(g, training, mmx_fusion_default());
     plan p;
-    bool ok = make_plan(g, batch, training, &p);
+    bool ok = make_plan(g, batch, training, fp, &p);
     size_t total = ok ? p.total : 0;
     plan_clear(&p);
     return total;
@@ -572,6 +594,7 @@ struct mmx_exec {
     float **param_ptr, **gparam_ptr; /* per node, MMX_MAX_PARAMS each */
     uint64_t key;
     bool profile; /* MMX_PROFILE: time every kernel call (profile.c) */
+    mmx__fuse_plan *fp;
 };
 
 void
@@ -587,16 +610,24 @@ mmx_exec_free(mmx_exec *ex)
     g_free(ex->in_ptr);
     g_free(ex->param_ptr);
     g_free(ex->gparam_ptr);
+    mmx__fuse_plan_free(ex->fp);
     g_free(ex);
 }
 
 mmx_exec *
 mmx_exec_new(mmx_model *m, int64_t batch, bool training, GError **error)
 {
+    return mmx_exec_new_full(m, batch, training, mmx_fusion_default(), error);
+}
+
+mmx_exec *
+mmx_exec_new_full(mmx_model *m, int64_t batch, bool training, bool fuse, GError **error)
+{
     g_return_val_if_fail(m != NULL && batch > 0, NULL);
     const mmx_graph *g = m->g;
+    g_autoptr(mmx__fuse_plan) fp = mmx__fuse_plan_new(g, training, fuse);
     plan p;
-    if (!make_plan(g, batch, training, &p)) {
+    if (!make_plan(g, batch, training, fp, &p)) {
         plan_clear(&p);
         g_set_error(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_MEMORY,
                     "the activations of this model at batch %" G_GINT64_FORMAT
@@ -651,6 +682,11 @@ mmx_exec_new(mmx_model *m, int64_t batch, bool training, GError **error)
         ex->workspace = ex->arena + bufs[b - 1].offset;
     ex->max_value = p.max_value;
     ex->profile = mmx__profile_on();
+    ex->fp = g_steal_pointer(&fp);
+    if (ex->profile) {
+        g_autofree char *summary = mmx__fuse_summary(ex->fp);
+        mmx__profile_fusions(training, summary);
+    }
     plan_clear(&p);
     /* Pointers each kernel call needs, fixed for the life of the executor. */
     ex->in_ptr = g_new0(const float *, (size_t)(n ? n : 1) * MMX_MAX_INPUTS);
@@ -711,6 +747,60 @@ check_batch(const mmx_exec *ex, int64_t batch, GError **error)
     return true;
 }
 
+/* What a fused pass of node i reads and writes (fuse-private.h); the gradient fields are
+ * filled by the backward. */
+static mmx__fuse_io
+fuse_io(const mmx_exec *ex, int i, int64_t batch)
+{
+    const mmx_graph_node *nd = mmx_graph_get_node(ex->g, i);
+    const mmx__fuse_node *fn = &ex->fp->nodes[i];
+    int p = fn->producer, b = ex->fp->nodes[p].bias_param;
+    return (mmx__fuse_io){
+        .batch = batch,
+        .training = ex->training,
+        .rng_key = mmx_rng_key(ex->key, (uint64_t)i, 0),
+        .src = ex->act[mmx_graph_get_node(ex->g, p)->output],
+        .bias = ex->param_ptr[p * MMX_MAX_PARAMS + b],
+        .other = fn->role == MMX__FUSE_BIAS_ADD ? ex->act[nd->inputs[1 - fn->src_input]] : NULL,
+        .out = ex->act[nd->output],
+        .workspace = ex->workspace,
+    };
+}
+
+/* The instance node i runs (its bias-free twin when the consumer adds the bias), and its
+ * parameter pointers into param (gparam: the gradients), the bias NULL for the twin. */
+static mmx_op_instance *
+node_instance(const mmx_exec *ex, int i, bool backward, float **param, float **gparam)
+{
+    const mmx__fuse_node *fn = &ex->fp->nodes[i];
+    bool twin = fn->role == MMX__FUSE_PRODUCER && (!backward || fn->twin_backward);
+    memcpy(param, ex->param_ptr + i * MMX_MAX_PARAMS, sizeof(float *) * MMX_MAX_PARAMS);
+    memcpy(gparam, ex->gparam_ptr + i * MMX_MAX_PARAMS, sizeof(float *) * MMX_MAX_PARAMS);
+    if (twin)
+        param[fn->bias_param] = gparam[fn->bias_param] = NULL;
+    return twin ? fn->twin : mmx_graph_get_node(ex->g, i)->inst;
+}
+
+static bool
+fused(const mmx_exec *ex, int i)
+{
+    mmx__fuse_role r = ex->fp->nodes[i].role;
+    return r == MMX__FUSE_BIAS_ACT || r == MMX__FUSE_BIAS_ADD;
+}
+
+static void
+profile_fused(const mmx_exec *ex, int i, int64_t batch, bool backward, int64_t ns)
+{
+    const mmx__fuse_node *fn = &ex->fp->nodes[i];
+    const mmx_graph_node *nd = mmx_graph_get_node(ex->g, i);
+    g_autofree char *key =
+        fn->role == MMX__FUSE_BIAS_ADD
+            ? g_strdup("fused bias+residual add (host)")
+            : g_strdup_printf("fused bias+%s (%s)", mmx_op_name(nd->op),
+                              mmx_op_instance_kernel(fn->twin)->name);
+    mmx__profile_fused(nd, key, batch, backward, ns);
+}
+
 bool
 mmx_exec_forward(mmx_exec *ex, int64_t batch, uint64_t key, GError **error)
 {
@@ -720,19 +810,33 @@ mmx_exec_forward(mmx_exec *ex, int64_t batch, uint64_t key, GError **error)
     int n = mmx_graph_n_nodes(ex->g);
     for (int i = 0; i < n; i++) {
         const mmx_graph_node *nd = mmx_graph_get_node(ex->g, i);
+        GError *e = NULL;
+        int64_t t0 = ex->profile ? mmx__profile_now() : 0;
+        if (fused(ex, i)) {
+            mmx__fuse_io io = fuse_io(ex, i, batch);
+            if (!mmx__fuse_forward(ex->fp, ex->g, i, &io, &e)) {
+                g_set_error(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_KERNEL, "forward: %s",
+                            e->message);
+                g_error_free(e);
+                return false;
+            }
+            if (ex->profile)
+                profile_fused(ex, i, batch, false, mmx__profile_now() - t0);
+            continue;
+        }
+        float *param[MMX_MAX_PARAMS], *gparam[MMX_MAX_PARAMS];
+        mmx_op_instance *inst = node_instance(ex, i, false, param, gparam);
         mmx_kernel_args a = {
             .batch = batch,
             .training = ex->training,
             .rng_key = mmx_rng_key(key, (uint64_t)i, 0),
             .in = ex->in_ptr + i * MMX_MAX_INPUTS,
             .out = ex->act[nd->output],
-            .param = ex->param_ptr + i * MMX_MAX_PARAMS,
+            .param = param,
             .workspace = ex->workspace,
             .saved = ex->saved[i],
         };
-        GError *e = NULL;
-        int64_t t0 = ex->profile ? mmx__profile_now() : 0;
-        if (!mmx_op_instance_forward(nd->inst, &a, &e)) {
+        if (!mmx_op_instance_forward(inst, &a, &e)) {
             g_set_error(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_KERNEL, "forward: %s", e->message);
             g_error_free(e);
             return false;
@@ -755,6 +859,73 @@ add_range(void *arg, int64_t begin, int64_t end)
     for (int64_t i = begin; i < end; i++)
         j->dst[i] += j->src[i];
     return MMX_OK;
+}
+
+static int
+copy_range(void *arg, int64_t begin, int64_t end)
+{
+    const add_job *j = arg;
+    memcpy(j->dst + begin, j->src + begin, (size_t)(end - begin) * sizeof(float));
+    return MMX_OK;
+}
+
+/* A residual add's backward when an input's gradient shares the output's buffer: the
+ * other input, if it needs one, gets the copy the add's kernel would have made. */
+static void
+residual_backward(mmx_ctx *ctx, const mmx_kernel_args *a, int64_t len)
+{
+    for (int k = 0; k < 2; k++)
+        if (a->grad_in[k] && a->grad_in[k] != a->grad_out) {
+            add_job j = {a->grad_in[k], a->grad_out};
+            mmx__parallel_for(ctx, len, 1 << 15, copy_range, &j);
+        }
+}
+
+/* Runs node i's backward (its kernel, or its fused pass) with input gradients gin. */
+static bool
+node_backward(mmx_exec *ex, mmx_ctx *ctx, int i, int64_t batch, float **gin, GError **error)
+{
+    const mmx_graph_node *nd = mmx_graph_get_node(ex->g, i);
+    const mmx__fuse_node *fn = &ex->fp->nodes[i];
+    GError *e = NULL;
+    bool ok;
+    if (fn->role == MMX__FUSE_BIAS_ACT) {
+        const mmx__fuse_node *pn = &ex->fp->nodes[fn->producer];
+        mmx__fuse_io io = fuse_io(ex, i, batch);
+        io.grad_out = ex->grad[nd->output];
+        io.grad_src = gin[0];
+        io.grad_bias = pn->twin_backward
+                           ? ex->gparam_ptr[fn->producer * MMX_MAX_PARAMS + pn->bias_param]
+                           : NULL;
+        ok = mmx__fuse_backward(ex->fp, ex->g, i, &io, &e);
+    } else {
+        float *param[MMX_MAX_PARAMS], *gparam[MMX_MAX_PARAMS];
+        mmx_op_instance *inst = node_instance(ex, i, true, param, gparam);
+        mmx_kernel_args a = {
+            .batch = batch,
+            .training = 1,
+            .rng_key = mmx_rng_key(ex->key, (uint64_t)i, 0),
+            .in = ex->in_ptr + i * MMX_MAX_INPUTS,
+            .out = ex->act[nd->output],
+            .param = param,
+            .workspace = ex->workspace,
+            .saved = ex->saved[i],
+            .grad_out = ex->grad[nd->output],
+            .grad_in = gin,
+            .grad_param = gparam,
+        };
+        ok = true;
+        if (fn->shared)
+            residual_backward(ctx, &a,
+                              batch * mmx_shape_numel(&mmx_graph_get_value(ex->g, nd->output)->shape));
+        else
+            ok = mmx_op_instance_backward(inst, &a, &e);
+    }
+    if (!ok) {
+        g_set_error(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_KERNEL, "backward: %s", e->message);
+        g_error_free(e);
+    }
+    return ok;
 }
 
 bool
@@ -796,29 +967,15 @@ mmx_exec_backward(mmx_exec *ex, int64_t batch, GError **error)
                 add_after[k] = true;
             }
         }
-        mmx_kernel_args a = {
-            .batch = batch,
-            .training = 1,
-            .rng_key = mmx_rng_key(ex->key, (uint64_t)i, 0),
-            .in = ex->in_ptr + i * MMX_MAX_INPUTS,
-            .out = ex->act[nd->output],
-            .param = ex->param_ptr + i * MMX_MAX_PARAMS,
-            .workspace = ex->workspace,
-            .saved = ex->saved[i],
-            .grad_out = ex->grad[nd->output],
-            .grad_in = gin,
-            .grad_param = ex->gparam_ptr + i * MMX_MAX_PARAMS,
-        };
-        GError *e = NULL;
         t0 = ex->profile ? mmx__profile_now() : 0;
-        if (!mmx_op_instance_backward(nd->inst, &a, &e)) {
-            g_set_error(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_KERNEL, "backward: %s", e->message);
-            g_error_free(e);
+        if (!node_backward(ex, &ctx, i, batch, gin, error))
             return false;
-        }
         if (ex->profile) {
             int64_t t1 = mmx__profile_now();
-            mmx__profile_node(nd, batch, true, t1 - t0);
+            if (ex->fp->nodes[i].role == MMX__FUSE_BIAS_ACT)
+                profile_fused(ex, i, batch, true, t1 - t0);
+            else
+                mmx__profile_node(nd, batch, true, t1 - t0);
             t0 = t1;
         }
         for (int k = 0; k < nd->n_inputs; k++) {
@@ -837,4 +994,20 @@ mmx_exec_backward(mmx_exec *ex, int64_t batch, GError **error)
                                mmx__profile_now() - t0);
     }
     return true;
+}
+
+int
+mmx_exec_n_fusions(const mmx_exec *ex)
+{
+    g_return_val_if_fail(ex != NULL, 0);
+    return (int)ex->fp->fusions->len;
+}
+
+const mmx_fusion *
+mmx_exec_get_fusion(const mmx_exec *ex, int i)
+{
+    g_return_val_if_fail(ex != NULL, NULL);
+    if (i < 0 || i >= (int)ex->fp->fusions->len)
+        return NULL;
+    return &g_array_index(ex->fp->fusions, mmx_fusion, i);
 }

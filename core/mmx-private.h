@@ -37,6 +37,11 @@ bool mmx__profile_on(void);
 int64_t mmx__profile_now(void); /* monotonic nanoseconds */
 void mmx__profile_node(const mmx_graph_node *node, int64_t batch, bool backward, int64_t ns);
 void mmx__profile_other(const char *what, int64_t ns);
+/* A fused pass of node (fuse.c), under `what` in the by-op table and under the node. */
+void mmx__profile_fused(const mmx_graph_node *node, const char *what, int64_t batch,
+                        bool backward, int64_t ns);
+/* The fusions an executor planned ("2 bias+activation, ..."), listed in the table's head. */
+void mmx__profile_fusions(bool training, const char *summary);
 
 /* Levenshtein distance, bounded (error.c). */
 int mmx__edit_distance(const char *a, const char *b);

@@ -6,6 +6,9 @@
  * ops' cost functions (forward FLOPs and bytes per sample times the batch; backward
  * counted as twice the forward FLOPs), i.e. a roofline point per op.
  *
+ * A fused pass (fuse.c) is a row of its own ("fused bias+gelu (gelu_avx512)"), and the
+ * head of the table says which fusions each executor planned.
+ *
  * Off (the default) it costs the executor one predictable branch per node: the
  * environment is read once, and nothing is allocated or timed.
  */
@@ -28,6 +31,7 @@ typedef struct prof_row {
 static int state; /* 0 unknown, 1 off, 2 on */
 static GMutex lock;
 static GHashTable *by_op, *by_node, *other; /* char* -> prof_row* */
+static GPtrArray *fusions;                     /* lines: the fusions each executor planned */
 
 bool
 mmx__profile_on(void)
@@ -139,6 +143,9 @@ print_table(void)
             "functions (forward FLOPs and bytes per sample x batch; backward = 2 x forward "
             "FLOPs).\n",
             all / 1e6, (double)kernels / 1e6, (double)extra / 1e6);
+    for (guint i = 0; i < fusions->len; i++)
+        fprintf(f, "Fusions planned (MMX_FUSE=0 turns them off), %s.\n",
+                (const char *)fusions->pdata[i]);
     g_autoptr(GPtrArray) ops = sorted_rows(by_op);
     g_autoptr(GPtrArray) nodes = sorted_rows(by_node);
     g_autoptr(GPtrArray) others = sorted_rows(other);
@@ -165,6 +172,7 @@ print_table(void)
     g_clear_pointer(&by_op, g_hash_table_unref);
     g_clear_pointer(&by_node, g_hash_table_unref);
     g_clear_pointer(&other, g_hash_table_unref);
+    g_clear_pointer(&fusions, g_ptr_array_unref);
     g_mutex_unlock(&lock);
 }
 
@@ -174,6 +182,7 @@ ensure_tables(void)
     if (by_op)
         return;
     by_op = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, row_free);
+    fusions = g_ptr_array_new_with_free_func(g_free);
     by_node = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, row_free);
     other = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, row_free);
     static bool registered;
@@ -183,13 +192,11 @@ ensure_tables(void)
     }
 }
 
-void
-mmx__profile_node(const mmx_graph_node *nd, int64_t batch, bool backward, int64_t ns)
+static void
+record(const mmx_graph_node *nd, const char *key, int64_t batch, bool backward, int64_t ns)
 {
     mmx_cost cost = {.struct_size = sizeof cost};
     mmx_op_instance_cost(nd->inst, &cost);
-    g_autofree char *key =
-        g_strdup_printf("%s (%s)", mmx_op_name(nd->op), mmx_op_instance_kernel(nd->inst)->name);
     g_mutex_lock(&lock);
     ensure_tables();
     prof_row *rows[2] = {row_get(by_op, key), row_get(by_node, nd->name)};
@@ -209,6 +216,33 @@ mmx__profile_node(const mmx_graph_node *nd, int64_t batch, bool backward, int64_
             r->fwd_bytes += cost.bytes * (double)batch;
         }
     }
+    g_mutex_unlock(&lock);
+}
+
+void
+mmx__profile_node(const mmx_graph_node *nd, int64_t batch, bool backward, int64_t ns)
+{
+    g_autofree char *key =
+        g_strdup_printf("%s (%s)", mmx_op_name(nd->op), mmx_op_instance_kernel(nd->inst)->name);
+    record(nd, key, batch, backward, ns);
+}
+
+void
+mmx__profile_fused(const mmx_graph_node *nd, const char *what, int64_t batch, bool backward,
+                   int64_t ns)
+{
+    record(nd, what, batch, backward, ns);
+}
+
+void
+mmx__profile_fusions(bool training, const char *summary)
+{
+    g_autofree char *line =
+        g_strdup_printf("%s executor: %s", training ? "training" : "inference", summary);
+    g_mutex_lock(&lock);
+    ensure_tables();
+    if (!g_ptr_array_find_with_equal_func(fusions, line, g_str_equal, NULL))
+        g_ptr_array_add(fusions, g_steal_pointer(&line));
     g_mutex_unlock(&lock);
 }
 

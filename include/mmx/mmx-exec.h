@@ -76,15 +76,19 @@ MMX_API bool mmx_model_load(mmx_model *model, const char *path, mmx_optim *optim
 typedef struct mmx_exec mmx_exec;
 
 /* Plans buffers for up to `batch` samples, for training (activations and saved buffers
- * kept for backward) or inference (memory reused as soon as a value is consumed). Refuses
- * a plan larger than the memory available (MemAvailable, or MMX_MAX_MEMORY bytes when set)
- * with the estimate, before allocating. */
+ * kept for backward) or inference (memory reused as soon as a value is consumed), and the
+ * fusions below when mmx_fusion_default() is true. Refuses a plan larger than the memory
+ * available (MemAvailable, or MMX_MAX_MEMORY bytes when set) with the estimate, before
+ * allocating. */
 MMX_API mmx_exec *mmx_exec_new(mmx_model *model, int64_t batch, bool training, GError **error);
+/* The same with fusion chosen by the caller (tests compare fuse = true and false). */
+MMX_API mmx_exec *mmx_exec_new_full(mmx_model *model, int64_t batch, bool training, bool fuse,
+                                    GError **error);
 MMX_API void mmx_exec_free(mmx_exec *ex);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mmx_exec, mmx_exec_free)
 
 /* Bytes a plan would take (activations etc., parameters not included), without
- * allocating; 0 on overflow. */
+ * allocating, with fusion as mmx_fusion_default() says; 0 on overflow. */
 MMX_API size_t mmx_exec_estimate(const mmx_graph *graph, int64_t batch, bool training);
 MMX_API size_t mmx_exec_arena_bytes(const mmx_exec *ex);
 MMX_API int64_t mmx_exec_batch(const mmx_exec *ex);
@@ -101,6 +105,46 @@ MMX_API bool mmx_exec_forward(mmx_exec *ex, int64_t batch, uint64_t key, GError 
 /* Zeroes the model's gradients, then backpropagates from mmx_exec_output_grad through every
  * node (same batch and key as the forward). */
 MMX_API bool mmx_exec_backward(mmx_exec *ex, int64_t batch, GError **error);
+
+/* Fusion (docs/performance.md, "Fusion"). The executor plans it from the graph; every
+ * fused path computes the same floats as the unfused ops, bit for bit, so fusion never
+ * changes a result (tests/core/test-fuse.c holds each one against the composition).
+ *
+ *   BIAS_ACTIVATION   a linear over channels or tokens, or a conv2d, with a bias, whose
+ *                     output only an elementwise activation (relu, gelu, silu, sigmoid)
+ *                     reads: the op runs without its bias, then one pass adds the bias and
+ *                     applies the activation tile by tile; backward, one pass recomputes
+ *                     the biased input, applies the activation's gradient and (channel
+ *                     biases) sums the bias gradient.
+ *   BIAS_RESIDUAL     the same producers, whose output only a residual add reads: one pass
+ *                     writes h + (y + b).
+ *   RESIDUAL_GRADIENT a residual add's backward, which is two copies of its output's
+ *                     gradient, is no work: the inputs' gradients share the output's
+ *                     buffer (training only; `shared` says which inputs).
+ */
+typedef enum mmx_fusion_kind {
+    MMX_FUSION_BIAS_ACTIVATION,
+    MMX_FUSION_BIAS_RESIDUAL,
+    MMX_FUSION_RESIDUAL_GRADIENT,
+} mmx_fusion_kind;
+
+typedef struct mmx_fusion {
+    mmx_fusion_kind kind;
+    int producer; /* node whose bias moves into `node`'s pass, -1 for RESIDUAL_GRADIENT */
+    int node;     /* the activation or the add */
+    int shared;   /* RESIDUAL_GRADIENT: bit k set when input k shares the output's gradient */
+} mmx_fusion;
+
+/* "bias+activation", "bias+residual", "residual-gradient" (static strings). */
+MMX_API const char *mmx_fusion_kind_name(mmx_fusion_kind kind);
+/* Whether executors fuse by default: false when MMX_FUSE is "0" (read at every call). */
+MMX_API bool mmx_fusion_default(void);
+/* The fusions an executor of graph plans for training or inference with fusion on, in
+ * node order: a new array of mmx_fusion (never NULL). */
+MMX_API GArray *mmx_fusion_plan(const mmx_graph *graph, bool training);
+/* The fusions ex runs (none when it was made with fusion off); i < n, borrowed. */
+MMX_API int mmx_exec_n_fusions(const mmx_exec *ex);
+MMX_API const mmx_fusion *mmx_exec_get_fusion(const mmx_exec *ex, int i);
 
 G_END_DECLS
 

@@ -6,31 +6,19 @@
 
 #include "test-util.h"
 
-typedef struct fixture {
-    mmx_registry *reg;
-    mmx_spec *spec;
-    mmx_graph *graph;
-} fixture;
+typedef mmx_test_model fixture;
 
 static void
 load(fixture *f, const char *name)
 {
-    f->reg = mmx_test_registry();
     g_autofree char *rel = g_strdup_printf("specs/train/%s", name);
-    g_autofree char *path = mmx_test_data_path(rel);
-    g_autoptr(GError) error = NULL;
-    f->spec = mmx_spec_load(f->reg, path, NULL, &error);
-    ck_assert_msg(f->spec != NULL, "%s", error ? error->message : "");
-    f->graph = mmx_graph_new(f->spec, &error);
-    ck_assert_msg(f->graph != NULL, "%s", error ? error->message : "");
+    mmx_test_model_load(f, rel);
 }
 
 static void
 unload(fixture *f)
 {
-    mmx_graph_free(f->graph);
-    mmx_spec_free(f->spec);
-    mmx_registry_free(f->reg);
+    mmx_test_model_clear(f);
 }
 
 static double

@@ -50,6 +50,26 @@ mmx_test_data_path(const char *relative)
     return g_build_filename(root ? root : "tests/data", relative, NULL);
 }
 
+void
+mmx_test_model_load(mmx_test_model *m, const char *relative)
+{
+    m->reg = mmx_test_registry();
+    g_autofree char *path = mmx_test_data_path(relative);
+    g_autoptr(GError) error = NULL;
+    m->spec = mmx_spec_load(m->reg, path, NULL, &error);
+    ck_assert_msg(m->spec != NULL, "%s", error ? error->message : "");
+    m->graph = mmx_graph_new(m->spec, &error);
+    ck_assert_msg(m->graph != NULL, "%s", error ? error->message : "");
+}
+
+void
+mmx_test_model_clear(mmx_test_model *m)
+{
+    mmx_graph_free(m->graph);
+    mmx_spec_free(m->spec);
+    mmx_registry_free(m->reg);
+}
+
 static GPtrArray *tmpdirs;
 
 static void

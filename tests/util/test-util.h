@@ -51,6 +51,16 @@ int mmx_test_wait_mmx(GPid pid, int errfd, char **err);
         }                                                                                          \
     } while (0)
 
+/* A model spec under tests/data (relative path) loaded with the build tree's plugins,
+ * and its graph; the test fails with the message when either is refused. */
+typedef struct mmx_test_model {
+    mmx_registry *reg;
+    mmx_spec *spec;
+    mmx_graph *graph;
+} mmx_test_model;
+void mmx_test_model_load(mmx_test_model *m, const char *relative);
+void mmx_test_model_clear(mmx_test_model *m);
+
 /* Fills with a deterministic non-uniform pattern: magnitudes in [0.1, 1], random signs. */
 void mmx_test_fill(float *x, int64_t n, uint64_t seed);
 

@@ -93,6 +93,29 @@ human_bytes(double b)
     return u == 0 ? g_strdup_printf("%.0f B", b) : g_strdup_printf("%.2f %s", b, units[u]);
 }
 
+/* The fusions the training executor plans (MMX_FUSE=0: none), as JSON. */
+static json_t *
+fusions_json(const mmx_graph *g, GArray *fusions)
+{
+    json_t *list = json_array();
+    for (guint i = 0; i < fusions->len; i++) {
+        const mmx_fusion *f = &g_array_index(fusions, mmx_fusion, i);
+        const mmx_graph_node *p = mmx_graph_get_node(g, f->producer);
+        json_t *o = json_pack("{s:s, s:s?, s:s}", "kind", mmx_fusion_kind_name(f->kind),
+                              "producer", p ? p->name : NULL, "node",
+                              mmx_graph_get_node(g, f->node)->name);
+        if (f->kind == MMX_FUSION_RESIDUAL_GRADIENT) {
+            json_t *inputs = json_array();
+            for (int k = 0; k < 2; k++)
+                if (f->shared & (1 << k))
+                    json_array_append_new(inputs, json_integer(k));
+            json_object_set_new(o, "shared_inputs", inputs);
+        }
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
 static char *
 human_count(double x)
 {
@@ -158,6 +181,8 @@ mmx_cmd_info(int argc, char **argv)
                              ? SIZE_MAX
                              : model_bytes + plan_bytes;
     size_t avail = mmx_memory_available();
+    g_autoptr(GArray) fusions =
+        mmx_fusion_default() ? mmx_fusion_plan(g, true) : g_array_new(FALSE, FALSE, sizeof(mmx_fusion));
 
     if (json) {
         json_t *root = json_object();
@@ -201,6 +226,7 @@ mmx_cmd_info(int argc, char **argv)
         json_object_set_new(t, "available_bytes",
                             avail == SIZE_MAX ? json_null() : json_integer((json_int_t)avail));
         json_object_set_new(root, "totals", t);
+        json_object_set_new(root, "fusions", fusions_json(g, fusions));
         json_object_set_new(root, "convention", json_string(convention));
         mmx_cli_print_json(root);
         return MMX_EXIT_OK;
@@ -242,5 +268,20 @@ mmx_cmd_info(int argc, char **argv)
            "state, shared activation buffers); %s available%s\n",
            batch, tb, avail == SIZE_MAX ? "unknown" : av,
            train_bytes > avail ? ": does not fit, mmx train refuses it before allocating" : "");
+    printf("\nfusions the training executor plans (docs/performance.md, \"Fusion\"; MMX_FUSE=0 "
+           "turns them off): %u%s\n",
+           fusions->len, fusions->len ? "" : mmx_fusion_default() ? "" : " (MMX_FUSE=0)");
+    for (guint i = 0; i < fusions->len; i++) {
+        const mmx_fusion *f = &g_array_index(fusions, mmx_fusion, i);
+        const mmx_graph_node *p = mmx_graph_get_node(g, f->producer);
+        const mmx_graph_node *nd = mmx_graph_get_node(g, f->node);
+        if (p)
+            printf("  %-18s %s -> %s\n", mmx_fusion_kind_name(f->kind), p->name, nd->name);
+        else
+            printf("  %-18s %s (%s)\n", mmx_fusion_kind_name(f->kind), nd->name,
+                   f->shared == 3 ? "both inputs share its gradient"
+                                  : f->shared == 1 ? "input 0 shares its gradient"
+                                                   : "input 1 shares its gradient");
+    }
     return MMX_EXIT_OK;
 }
