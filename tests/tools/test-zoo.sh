@@ -35,7 +35,7 @@ run() { "$root/tools/zoo-run" --mmx "$MMX_EXE" --specs "$tmp/specs" --out "$tmp/
             > "$tmp/out" 2> "$tmp/err"; }
 status() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
-echo "1..16"
+echo "1..17"
 run 0 1
 check "zoo-run trains every spec and seed (exit 0)" '[ $? -eq 0 ]'
 check "each run finished in <spec>/seed<S>/ with zoo-run.json" \
@@ -59,6 +59,16 @@ check "one row per spec with n = 2 seeds" \
 check "the recipe comes from the runs' config.json" 'grep -q "^| tied | 2 ep, batch 32, adamw, lr 0.01" "$tmp/zoo.md"'
 check "the symmetry score is measured on the free weights only" \
     'grep -q "\`free\` [-0-9.]*\." "$tmp/zoo.md" && ! grep -q "\`tied\` [-0-9]" "$tmp/zoo.md"'
+check "a comparison at unmatched cost says so; one with one seed says it cannot judge" \
+    'python3 -c "
+import importlib.machinery as m, sys
+z = m.SourceFileLoader(\"zoo_table\", sys.argv[1]).load_module()
+a = dict(flops=16e6, acc=0.87, acc_std=None, n=1)
+note = z.noise_note(a, dict(a, flops=30e6))
+assert \"differ 1.9x in FLOPs per image\" in note and \"single seed\" in note, note
+note = z.noise_note(dict(a, acc_std=0.001, n=3), dict(a, flops=17e6, acc=0.88, acc_std=0.001, n=3))
+assert \"matched\" not in note and \"beyond 2 standard errors\" in note, note
+" "$root/tools/zoo-table"'
 echo ' ' >> "$tmp/specs/free.json"
 "$root/tools/zoo-table" --runs "$tmp/runs" --specs "$tmp/specs" --output "$tmp/zoo.md" > /dev/null 2>&1
 check "zoo-table leaves out runs of an older spec and says so" \
