@@ -115,16 +115,25 @@ mmx_test_tmpdir(void)
     return dir;
 }
 
-int
-mmx_test_run_mmx(const char *const *args, char **out, char **err)
+/* The mmx binary's argv: MMX_EXE, then args (NULL-terminated), then NULL. */
+static GPtrArray *
+mmx_argv(const char *const *args)
 {
     const char *exe = g_getenv("MMX_EXE");
     ck_assert_msg(exe != NULL, "MMX_EXE is not set (run through meson test)");
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    GPtrArray *argv = g_ptr_array_new();
     g_ptr_array_add(argv, (gpointer)exe);
     for (const char *const *a = args; *a; a++)
         g_ptr_array_add(argv, (gpointer)*a);
     g_ptr_array_add(argv, NULL);
+    return argv;
+}
+
+int
+mmx_test_run_mmx(const char *const *args, char **out, char **err)
+{
+    g_autoptr(GPtrArray) argv = mmx_argv(args);
+    const char *exe = g_ptr_array_index(argv, 0);
     int status = -1;
     g_autoptr(GError) error = NULL;
     char *o = NULL, *e = NULL;
@@ -147,13 +156,8 @@ mmx_test_run_mmx(const char *const *args, char **out, char **err)
 GPid
 mmx_test_spawn_mmx(const char *const *args, int *errfd)
 {
-    const char *exe = g_getenv("MMX_EXE");
-    ck_assert_msg(exe != NULL, "MMX_EXE is not set (run through meson test)");
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)exe);
-    for (const char *const *a = args; *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
+    g_autoptr(GPtrArray) argv = mmx_argv(args);
+    const char *exe = g_ptr_array_index(argv, 0);
     GPid pid;
     g_autoptr(GError) error = NULL;
     ck_assert_msg(g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
