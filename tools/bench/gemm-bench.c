@@ -384,6 +384,7 @@ flops_of(const shape *s)
     return 2.0 * (double)(s->count ? s->count : 1) * (double)s->m * (double)s->n * (double)s->k;
 }
 
+#ifdef MMX_HAVE_OPENBLAS
 /* max |mmx - openblas| / (sqrt(k) * max |C|): float rounding noise is ~1e-7. */
 static double
 disagreement(const operands *o)
@@ -399,6 +400,7 @@ disagreement(const operands *o)
             }
     return worst / (scale * sqrt((double)s->k));
 }
+#endif
 
 static void
 part_gemm(const int *threads, int n_threads)
@@ -436,16 +438,17 @@ part_gemm(const int *threads, int n_threads)
             double flops = flops_of(s);
             run_mmx(&o, o.c);
             int reps = (int)(0.03 / fmax(time_calls(run_mmx, &o, o.c, 1), 1e-7)) + 1;
-            double vm[16], vo[16];
+            double vm[16];
+#ifdef MMX_HAVE_OPENBLAS
+            double vo[16];
+#endif
             for (int r = 0; r < samples; r++) {
                 vm[r] = flops / time_calls(run_mmx, &o, o.c, reps) * 1e-9;
 #ifdef MMX_HAVE_OPENBLAS
                 vo[r] = flops / time_calls(run_openblas, &o, o.c2, reps) * 1e-9;
-#else
-                vo[r] = 0;
 #endif
             }
-            double gm = median(vm, samples), go = median(vo, samples);
+            double gm = median(vm, samples);
             char label[160];
             snprintf(label, sizeof label, "%s: %ldx%ldx%ld", s->what, (long)s->m, (long)s->n,
                      (long)s->k);
@@ -456,7 +459,7 @@ part_gemm(const int *threads, int n_threads)
             memcpy(o.c2, o.c0, (size_t)o.c_len * sizeof(float));
             run_mmx(&o, o.c);
             run_openblas(&o, o.c2);
-            double d = disagreement(&o);
+            double d = disagreement(&o), go = median(vo, samples);
             printf(" %.1f | %.2f |", go, gm / go);
             if (d > 1e-5)
                 printf(" RESULTS DIFFER (%.2g) |", d);
