@@ -3,7 +3,8 @@
 # the synthetic set (a second each), printed as TAP: runs land in <spec>/seed<S>/, finished
 # runs are skipped, an interrupted run is resumed, a run of an older spec is moved aside,
 # bad usage exits 2 with a message; the table has one row per spec with the right n,
-# keeps the prose outside its markers and leaves runs of an old spec out.
+# keeps the prose outside its markers and leaves runs of an old spec out; finished runs are
+# copied (without weights) to the record, from which the table comes out the same.
 # MMX_EXE (set by meson) is the mmx binary; python3 is needed (zoo-table and the checks).
 root=$1
 if ! command -v python3 >/dev/null 2>&1; then
@@ -31,11 +32,12 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-run() { "$root/tools/zoo-run" --mmx "$MMX_EXE" --specs "$tmp/specs" --out "$tmp/runs" "$@" \
+run() { "$root/tools/zoo-run" --mmx "$MMX_EXE" --specs "$tmp/specs" --out "$tmp/runs" \
+            --record "$tmp/record" "$@" \
             > "$tmp/out" 2> "$tmp/err"; }
 status() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
-echo "1..17"
+echo "1..19"
 run 0 1
 check "zoo-run trains every spec and seed (exit 0)" '[ $? -eq 0 ]'
 check "each run finished in <spec>/seed<S>/ with zoo-run.json" \
@@ -69,6 +71,12 @@ assert \"differ 1.9x in FLOPs per image\" in note and \"single seed\" in note, n
 note = z.noise_note(dict(a, acc_std=0.001, n=3), dict(a, flops=17e6, acc=0.88, acc_std=0.001, n=3))
 assert \"matched\" not in note and \"beyond 2 standard errors\" in note, note
 " "$root/tools/zoo-table"'
+check "the record holds each run's result, config and zoo-run.json, no weights" \
+    '[ -s "$tmp/record/free/seed1/result.json" ] && [ -s "$tmp/record/tied/seed0/config.json" ] && [ -s "$tmp/record/tied/seed1/zoo-run.json" ] && [ -z "$(find "$tmp/record" -name "*.safetensors")" ] && cmp -s "$tmp/runs/tied/seed1/result.json" "$tmp/record/tied/seed1/result.json"'
+cp "$tmp/zoo.md" "$tmp/zoo-record.md"
+"$root/tools/zoo-table" --runs "$tmp/record" --specs "$tmp/specs" --output "$tmp/zoo-record.md" > /dev/null 2>&1
+check "the table from the record equals the one from the runs (commands aside; symmetry included)" \
+    'grep -v "tools/zoo-" "$tmp/zoo-record.md" > "$tmp/a" && grep -v "tools/zoo-" "$tmp/zoo.md" > "$tmp/b" && grep -q "^| free | " "$tmp/a" && cmp -s "$tmp/a" "$tmp/b"'
 echo ' ' >> "$tmp/specs/free.json"
 "$root/tools/zoo-table" --runs "$tmp/runs" --specs "$tmp/specs" --output "$tmp/zoo.md" > /dev/null 2>&1
 check "zoo-table leaves out runs of an older spec and says so" \
