@@ -38,10 +38,10 @@ static const char stress_sweep[] =
     "4],\n"
     " \"grid\": {\"/vars/dim\": [8, 16, 24], \"/train/lr\": [0.001, 0.003]}}\n";
 
-/* 4 trials of 3 longer epochs: long enough to be stopped in the middle. */
+/* 4 trials of 8 longer epochs: long enough to be stopped in the middle. */
 static const char long_sweep[] =
     "{\"mmx_sweep\": 1, \"name\": \"stopped\", \"base\": \"base.json\", \"seeds\": [0, 1],\n"
-    " \"train\": {\"epochs\": 3, \"data\": \"synthetic:2048:128\", \"batch\": 16},\n"
+    " \"train\": {\"epochs\": 8, \"data\": \"synthetic:2048:128\", \"batch\": 16},\n"
     " \"grid\": {\"/vars/dim\": [8, 16]}}\n";
 
 static char *
@@ -197,8 +197,11 @@ trial_past_first_epoch(const char *out)
     g_autoptr(GDir) d = g_dir_open(trials, 0, NULL);
     const char *name;
     while (d && (name = g_dir_read_name(d)) != NULL) {
+        /* Past its first epoch and still training: a trial that already finished
+         * cannot be interrupted (on a fast machine the first ones do). */
         g_autofree char *m = g_build_filename(trials, name, "metrics.jsonl", NULL);
-        if (g_file_test(m, G_FILE_TEST_EXISTS))
+        g_autofree char *r = g_build_filename(trials, name, "result.json", NULL);
+        if (g_file_test(m, G_FILE_TEST_EXISTS) && !g_file_test(r, G_FILE_TEST_EXISTS))
             return g_build_filename(trials, name, NULL);
     }
     return NULL;
