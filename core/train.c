@@ -230,6 +230,13 @@ checkpoint_meta(const run *r)
     SET_NUM("epoch_correct", "%" G_GINT64_FORMAT, r->epoch_correct);
     SET_NUM("epoch_seen", "%" G_GINT64_FORMAT, r->epoch_seen);
     SET_NUM("train_seconds", "%.17g", r->train_seconds);
+    /* The last finished epoch's figures: a run killed after its last checkpoint and
+     * before result.json resumes with no epoch left to run, and its result must still
+     * say what that epoch measured. */
+    SET_NUM("last_train_loss", "%.17g", r->last_train_loss);
+    SET_NUM("last_train_acc", "%.17g", r->last_train_acc);
+    SET_NUM("last_eval_loss", "%.17g", r->last_eval_loss);
+    SET_NUM("last_eval_acc", "%.17g", r->last_eval_acc);
     SET_NUM("wall_seconds", "%.17g", r->wall_offset + (now_seconds() - (double)r->t_start / 1e6));
     SET_NUM("seed", "%" G_GUINT64_FORMAT, r->c->seed);
     SET_NUM("norm_mean", "%.9g", r->stats.mean[0]);
@@ -339,6 +346,10 @@ resume(run *r, GError **error)
     r->epoch_correct = meta_int(meta, "epoch_correct");
     r->epoch_seen = meta_int(meta, "epoch_seen");
     r->train_seconds = meta_double(meta, "train_seconds");
+    r->last_train_loss = meta_double(meta, "last_train_loss");
+    r->last_train_acc = meta_double(meta, "last_train_acc");
+    r->last_eval_loss = meta_double(meta, "last_eval_loss");
+    r->last_eval_acc = meta_double(meta, "last_eval_acc");
     r->wall_offset = meta_double(meta, "wall_seconds");
     json_decref(meta);
     return truncate_metrics(r, error);

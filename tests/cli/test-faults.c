@@ -269,6 +269,39 @@ START_TEST(test_signals_save_and_resume_exactly)
 }
 END_TEST
 
+START_TEST(test_kill_after_last_checkpoint)
+{
+    /* A kill -9 after the last epoch's checkpoint and before final.safetensors and
+     * result.json: the resumed run has no epoch left to train and must still report the
+     * last epoch's figures (it once wrote test_acc 0; kill9_train_resume found it under
+     * load). */
+    g_autofree char *dir = mmx_test_tmpdir();
+    const char *changes[] = {"/train/epochs=2", NULL};
+    g_autofree char *spec = mini_spec(dir, "end.json", changes);
+    g_autofree char *out = g_build_filename(dir, "run", NULL);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", out, "--quiet",
+                                                       "--threads", "1", NULL},
+                                      NULL, NULL),
+                     0);
+    g_autoptr(json_t) want = read_json(out, "result.json");
+    ck_assert_double_gt(num(want, "test_acc"), 0);
+    g_autofree char *res = g_build_filename(out, "result.json", NULL);
+    g_autofree char *final = g_build_filename(out, "final.safetensors", NULL);
+    ck_assert_int_eq(g_unlink(res), 0);
+    ck_assert_int_eq(g_unlink(final), 0);
+    g_autofree char *err = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", "--resume", out, "--quiet",
+                                                       "--threads", "1", NULL},
+                                      NULL, &err),
+                     0);
+    g_autoptr(json_t) got = read_json(out, "result.json");
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(status_of(got), "finished");
+    assert_same_result(want, got);
+    ck_assert(g_file_test(final, G_FILE_TEST_EXISTS));
+}
+END_TEST
+
 START_TEST(test_kill9_train_resume)
 {
     /* kill -9 at random moments, resumed (or restarted, before the first checkpoint)
@@ -552,6 +585,7 @@ main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_kernel_fault_mid_training);
     tcase_add_test(tc, test_signals_save_and_resume_exactly);
+    tcase_add_test(tc, test_kill_after_last_checkpoint);
     tcase_add_test(tc, test_kill9_train_resume);
     tcase_add_test(tc, test_full_disk_tmpfs);
     tcase_add_test(tc, test_full_disk_file_size_limit);
