@@ -789,7 +789,13 @@ reconcile(const char *out_dir, json_t *manifest, results *res, state *st, int *a
     return true;
 }
 
-/* The folder lock: one coordinator (or collector) at a time. */
+/* The folder lock: one coordinator (or collector) at a time. A coordinator killed a
+ * moment ago can still hold it for a while: a trial it forked shares the lock's open file
+ * until its exec (O_CLOEXEC) or its exit, and on a loaded machine that child may not run
+ * for tens of milliseconds. So a busy lock is retried for LOCK_WAIT_MS before it means
+ * that another sweep is running (a live coordinator holds it for hours). */
+#define LOCK_WAIT_MS 3000
+
 static int
 lock_dir(const char *out_dir, GError **error)
 {
@@ -799,7 +805,12 @@ lock_dir(const char *out_dir, GError **error)
         io_error(error, "cannot create", path, errno);
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int busy = flock(fd, LOCK_EX | LOCK_NB);
+    for (int waited = 0; busy != 0 && errno == EWOULDBLOCK && waited < LOCK_WAIT_MS; waited += 20) {
+        g_usleep(20000);
+        busy = flock(fd, LOCK_EX | LOCK_NB);
+    }
+    if (busy != 0) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_LOCKED,
                     "another mmx sweep is running on %s (it holds %s)", out_dir, path);
         close(fd);

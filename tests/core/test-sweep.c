@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -950,13 +951,30 @@ sweep_spawn(const char *dir, const char *const *extra)
     for (const char *const *e = extra; e && *e; e++)
         g_ptr_array_add(args, (gpointer)*e);
     g_ptr_array_add(args, NULL);
+    /* What the coordinators say goes to DIR/stderr.txt (sweep_stderr), for the messages
+     * of the tests that kill them. */
+    g_autofree char *errpath = g_build_filename(dir, "stderr.txt", NULL);
+    int errfd = open(errpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ck_assert_int_ge(errfd, 0);
     GPid pid;
     g_autoptr(GError) error = NULL;
-    ck_assert(g_spawn_async(NULL, (char **)args->pdata, NULL,
-                            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
-                                G_SPAWN_STDERR_TO_DEV_NULL,
-                            NULL, NULL, &pid, &error));
+    ck_assert_msg(g_spawn_async_with_fds(NULL, (char **)args->pdata, NULL,
+                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                         NULL, NULL, &pid, -1, -1, errfd, &error),
+                  "%s", error ? error->message : "");
+    close(errfd);
     return pid;
+}
+
+/* Everything the coordinators spawned by sweep_spawn in DIR wrote to stderr. */
+static char *
+sweep_stderr(const char *dir)
+{
+    g_autofree char *errpath = g_build_filename(dir, "stderr.txt", NULL);
+    char *text = NULL;
+    if (!g_file_get_contents(errpath, &text, NULL, NULL))
+        return g_strdup("");
+    return text;
 }
 
 static int
@@ -1016,6 +1034,31 @@ START_TEST(test_sigterm_stops_cleanly)
 }
 END_TEST
 
+START_TEST(test_locked_folder)
+{
+    /* A folder whose lock another process holds (past the grace period for a killed
+     * coordinator's forked trial) is refused with a message naming it, and nothing in it
+     * is touched; once the lock is free the same command runs. */
+    g_autofree char *dir = run_dir("{\"mmx_sweep\": 1, \"base\": \"base.json\"}");
+    g_autofree char *outdir = g_build_filename(dir, "out", NULL);
+    g_autofree char *lockp = g_build_filename(outdir, ".lock", NULL);
+    ck_assert_int_eq(g_mkdir_with_parents(outdir, 0755), 0);
+    int fd = open(lockp, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    g_autofree char *out = NULL, *err = NULL;
+    ck_assert_int_eq(sweep_cli(dir, NULL, &out, &err), 2);
+    ck_assert_contains(err, "another mmx sweep is running on ");
+    ck_assert_contains(err, lockp);
+    g_autofree char *manifest = g_build_filename(outdir, "sweep.json", NULL);
+    ck_assert(!g_file_test(manifest, G_FILE_TEST_EXISTS));
+    close(fd);
+    g_free(out), g_free(err);
+    out = err = NULL;
+    ck_assert_int_eq(sweep_cli(dir, NULL, &out, &err), 0);
+}
+END_TEST
+
 START_TEST(test_sigint_message)
 {
     g_autofree char *dir =
@@ -1063,7 +1106,9 @@ START_TEST(test_kill9_stress)
         g_usleep(wait_us);
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+            g_autofree char *said = sweep_stderr(dir);
+            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                          "round %d: status %d; the coordinators said:\n%s", rounds, status, said);
             break;
         }
         if (g_rand_boolean(rng)) {
@@ -1196,6 +1241,7 @@ sweep_suite(void)
     tcase_add_test(tc, test_slurm_and_collect);
     tcase_add_test(tc, test_sigterm_stops_cleanly);
     tcase_add_test(tc, test_sigint_message);
+    tcase_add_test(tc, test_locked_folder);
     tcase_add_test(tc, test_kill9_stress);
     tcase_add_test(tc, test_mpi_executor);
     suite_add_tcase(s, tc);
