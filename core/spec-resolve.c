@@ -604,6 +604,23 @@ list_def(rctx *c, json_t *v)
     return json_is_array(def) ? def : NULL;
 }
 
+/* Counts one more value (or spliced list) of the expansion against MAX_VALUES; past it,
+ * reports once and returns true from then on. Splices count too: list defs made of uses
+ * of empty list defs multiply without producing a single value. */
+static bool
+over_budget(rctx *c, const char *optr, const char *via)
+{
+    if (++c->values <= MAX_VALUES)
+        return false;
+    if (!c->too_big)
+        fail(c, optr, via, false,
+             "the spec expands to more than %d values here (defs that use defs several "
+             "times over multiply)",
+             MAX_VALUES);
+    c->too_big = true;
+    return true;
+}
+
 /* Appends the elements of src (at optr) to out (at rptr); an element that is a use of a
  * list def is replaced by that list's elements, spliced the same way (so a list def may
  * itself be made of uses of list defs). */
@@ -617,7 +634,7 @@ append_items(rctx *c, json_t *out, json_t *src, const char *optr, const char *vi
     {
         g_autofree char *op = mmx__pointer_index(optr, i);
         g_autofree char *rp = mmx__pointer_index(rptr, json_array_size(out));
-        if (list_def(c, v) && !c->too_big) {
+        if (list_def(c, v) && !over_budget(c, op, via)) {
             json_t *def = NULL;
             g_autofree char *def_ptr = NULL, *def_via = NULL;
             scope *inner = NULL;
@@ -648,13 +665,7 @@ resolve_array(rctx *c, json_t *src, const char *optr, const char *via, const cha
 static json_t *
 resolve(rctx *c, json_t *src, const char *optr, const char *via, const char *rptr, scope *sc)
 {
-    if (++c->values > MAX_VALUES) {
-        if (!c->too_big)
-            fail(c, optr, via, false,
-                 "the spec expands to more than %d values here (defs that use defs several "
-                 "times over multiply)",
-                 MAX_VALUES);
-        c->too_big = true;
+    if (over_budget(c, optr, via)) {
         record(c, rptr, optr, via);
         return poison(c, rptr);
     }
