@@ -79,6 +79,22 @@ assert_same_result(json_t *a, json_t *b)
                      json_integer_value(json_object_get(b, "steps")));
 }
 
+/* `mmx train SPEC --out OUT --quiet [--threads THREADS]` (every core when THREADS is
+ * NULL) to its end: exit 0 and a result.json that says "finished", which it returns. */
+static json_t *
+train_to_end(const char *spec, const char *out, const char *threads)
+{
+    g_autofree char *err = NULL;
+    int code = mmx_test_run_mmx((const char *[]){"train", spec, "--out", out, "--quiet",
+                                                 threads ? "--threads" : NULL, threads, NULL},
+                                NULL, &err);
+    ck_assert_msg(code == 0, "mmx train %s: exit %d: %s", spec, code, err ? err : "");
+    json_t *result = read_json(out, "result.json");
+    ck_assert_msg(result != NULL, "no result.json in %s", out);
+    ck_assert_str_eq(status_of(result), "finished");
+    return result;
+}
+
 /* The checkpoint metadata value (a string) of key. */
 static char *
 ckpt_meta(const char *path, const char *key)
@@ -142,13 +158,8 @@ START_TEST(test_kernel_fault_mid_training)
                                    "/head/3={\"op\": \"linear\", \"out\": 10}", NULL};
     g_autofree char *clean_spec = mini_spec(dir, "clean.json", clean_changes);
     g_autofree char *clean_out = g_build_filename(dir, "clean", NULL);
+    g_autoptr(json_t) clean = train_to_end(clean_spec, clean_out, NULL);
     g_autofree char *err = NULL;
-    ck_assert_int_eq(
-        mmx_test_run_mmx((const char *[]){"train", clean_spec, "--out", clean_out, "--quiet", NULL},
-                         NULL, &err),
-        0);
-    g_autoptr(json_t) clean = read_json(clean_out, "result.json");
-    ck_assert_str_eq(status_of(clean), "finished");
 
     for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *op =
@@ -224,11 +235,7 @@ START_TEST(test_signals_save_and_resume_exactly)
                              "/train/epochs=3", NULL};
     g_autofree char *spec = mini_spec(dir, "long.json", changes);
     g_autofree char *full = g_build_filename(dir, "full", NULL);
-    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", full, "--quiet",
-                                                       "--threads", "2", NULL},
-                                      NULL, NULL),
-                     0);
-    g_autoptr(json_t) want = read_json(full, "result.json");
+    g_autoptr(json_t) want = train_to_end(spec, full, "2");
     const int sigs[] = {SIGINT, SIGTERM};
     for (unsigned i = 0; i < G_N_ELEMENTS(sigs); i++) {
         g_autofree char *out = g_strdup_printf("%s/run-%d", dir, sigs[i]);
@@ -279,11 +286,7 @@ START_TEST(test_kill_after_last_checkpoint)
     const char *changes[] = {"/train/epochs=2", NULL};
     g_autofree char *spec = mini_spec(dir, "end.json", changes);
     g_autofree char *out = g_build_filename(dir, "run", NULL);
-    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", out, "--quiet",
-                                                       "--threads", "1", NULL},
-                                      NULL, NULL),
-                     0);
-    g_autoptr(json_t) want = read_json(out, "result.json");
+    g_autoptr(json_t) want = train_to_end(spec, out, "1");
     ck_assert_double_gt(num(want, "test_acc"), 0);
     g_autofree char *res = g_build_filename(out, "result.json", NULL);
     g_autofree char *final = g_build_filename(out, "final.safetensors", NULL);
@@ -314,14 +317,10 @@ START_TEST(test_kill9_train_resume)
     g_autofree char *spec = mini_spec(dir, "kill.json", changes);
     g_autofree char *full = g_build_filename(dir, "full", NULL);
     gint64 t0 = g_get_monotonic_time();
-    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", full, "--quiet",
-                                                       "--threads", "1", NULL},
-                                      NULL, NULL),
-                     0);
+    g_autoptr(json_t) want = train_to_end(spec, full, "1");
     /* The kills fall within the time a whole run takes here (a fixed window let a quiet
      * machine finish before the first kill). */
     int run_ms = (int)((g_get_monotonic_time() - t0) / 1000) + 1;
-    g_autoptr(json_t) want = read_json(full, "result.json");
     g_autofree char *out = g_build_filename(dir, "run", NULL);
     g_autofree char *ckpt = g_build_filename(out, "checkpoint.safetensors", NULL);
     GRand *rng = g_rand_new_with_seed(7);
