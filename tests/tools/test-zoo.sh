@@ -4,7 +4,8 @@
 # runs are skipped, an interrupted run is resumed, a run of an older spec is moved aside,
 # bad usage exits 2 with a message; the table has one row per spec with the right n,
 # keeps the prose outside its markers and leaves runs of an old spec out; finished runs are
-# copied (without weights) to the record, from which the table comes out the same.
+# copied (without weights) to the record, from which the table comes out the same; a
+# comparison between specs trained with different recipes says what differs.
 # MMX_EXE (set by meson) is the mmx binary; python3 is needed (zoo-table and the checks).
 root=$1
 if ! command -v python3 >/dev/null 2>&1; then
@@ -37,7 +38,7 @@ run() { "$root/tools/zoo-run" --mmx "$MMX_EXE" --specs "$tmp/specs" --out "$tmp/
             > "$tmp/out" 2> "$tmp/err"; }
 status() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
-echo "1..19"
+echo "1..20"
 run 0 1
 check "zoo-run trains every spec and seed (exit 0)" '[ $? -eq 0 ]'
 check "each run finished in <spec>/seed<S>/ with zoo-run.json" \
@@ -65,11 +66,21 @@ check "a comparison at unmatched cost says so; one with one seed says it cannot 
     'python3 -c "
 import importlib.machinery as m, sys
 z = m.SourceFileLoader(\"zoo_table\", sys.argv[1]).load_module()
-a = dict(flops=16e6, acc=0.87, acc_std=None, n=1)
-note = z.noise_note(a, dict(a, flops=30e6))
+a = dict(train=dict(epochs=20, batch=128), flops=16e6, acc=0.87, acc_std=None, n=1)
+note = z.caveats(a, dict(a, flops=30e6))
 assert \"differ 1.9x in FLOPs per image\" in note and \"single seed\" in note, note
-note = z.noise_note(dict(a, acc_std=0.001, n=3), dict(a, flops=17e6, acc=0.88, acc_std=0.001, n=3))
+note = z.caveats(dict(a, acc_std=0.001, n=3), dict(a, flops=17e6, acc=0.88, acc_std=0.001, n=3))
 assert \"matched\" not in note and \"beyond 2 standard errors\" in note, note
+assert \"recipe\" not in note, note
+" "$root/tools/zoo-table"'
+check "a comparison of specs trained with different recipes names what differs" \
+    'python3 -c "
+import importlib.machinery as m, sys
+z = m.SourceFileLoader(\"zoo_table\", sys.argv[1]).load_module()
+r = dict(epochs=20, batch=128, augment=dict(crop=0, flip=True))
+a = dict(train=r, flops=3e7, acc=0.92, acc_std=None, n=1)
+note = z.caveats(a, dict(a, train=dict(r, batch=64, augment=dict(crop=1, flip=True))))
+assert \"Not the same recipe (augment.crop 0 vs 1, batch 128 vs 64)\" in note, note
 " "$root/tools/zoo-table"'
 check "the record holds each run's result, config and zoo-run.json, no weights" \
     '[ -s "$tmp/record/free/seed1/result.json" ] && [ -s "$tmp/record/tied/seed0/config.json" ] && [ -s "$tmp/record/tied/seed1/zoo-run.json" ] && [ -z "$(find "$tmp/record" -name "*.safetensors")" ] && cmp -s "$tmp/runs/tied/seed1/result.json" "$tmp/record/tied/seed1/result.json"'
