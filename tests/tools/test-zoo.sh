@@ -39,7 +39,7 @@ run() { "$root/tools/zoo-run" --mmx "$MMX_EXE" --specs "$tmp/specs" --out "$tmp/
             > "$tmp/out" 2> "$tmp/err"; }
 status() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
-echo "1..22"
+echo "1..23"
 run 0 1
 check "zoo-run trains every spec and seed (exit 0)" '[ $? -eq 0 ]'
 check "each run finished in <spec>/seed<S>/ with zoo-run.json" \
@@ -98,6 +98,14 @@ d = json.load(open(p)); d["threads"] = 1; d["wall_seconds"] = 3600 * 99; json.du
 "$root/tools/zoo-table" --runs "$tmp/record1t" --specs "$tmp/specs" --output "$tmp/zoo1t.md" > /dev/null 2>&1
 check "a 1-thread seed counts for accuracy, not for the speed columns, and the page says so" \
     'grep -q "^| tied | .*(n=2) | [0-9.]* / [0-9.]* |" "$tmp/zoo1t.md" && ! grep -q "^| tied | .* 5940.0 |" "$tmp/zoo1t.md" && grep -q "\`tied\` timed on seed 0 of 0, 1" "$tmp/zoo1t.md" && grep -q "1, 2 threads" "$tmp/zoo1t.md"'
+python3 -c '
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p)); d["threads"] = 1; json.dump(d, open(p, "w"))
+' "$tmp/record1t/tied/seed0/result.json"
+"$root/tools/zoo-table" --runs "$tmp/record1t" --specs "$tmp/specs" --output "$tmp/zoo1t.md" > /dev/null 2>&1
+check "a spec with no 2-thread run is timed from what it has, and the page says so" \
+    'grep -q "No run at 2 threads, so timed from runs at 1 threads: \`tied\`\." "$tmp/zoo1t.md" && grep -q "^| tied | .* 5940.0 |" "$tmp/zoo1t.md"'
 echo ' ' >> "$tmp/specs/free.json"
 "$root/tools/zoo-table" --runs "$tmp/runs" --specs "$tmp/specs" --output "$tmp/zoo.md" > /dev/null 2>&1
 check "zoo-table leaves out runs of an older spec and says so" \
