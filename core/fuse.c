@@ -488,18 +488,18 @@ run_pass(const mmx__fuse_plan *fp, const mmx_graph *g, int node, const mmx__fuse
     p.ctx = &ctx;
     int st;
     if (fn->role == MMX__FUSE_BIAS_ADD) {
-        st = mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, add_range, &p);
+        st = mmx__parallel_for(p.gm.elements, ELEM_GRAIN, add_range, &p);
     } else if (!backward) {
         p.act = mmx_op_instance_node(fn->twin);
         p.fn = mmx_op_instance_kernel(fn->twin)->forward;
-        st = mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_range, &p);
+        st = mmx__parallel_for(p.gm.elements, ELEM_GRAIN, act_range, &p);
     } else {
         p.act = mmx_op_instance_node(fn->twin);
         p.fn = mmx_op_instance_kernel(fn->twin)->backward;
         int64_t rows = p.gm.elements / p.gm.c;
         p.part = io->grad_bias ? io->workspace : NULL;
-        st = p.part ? mmx__parallel_for(&ctx, rows, ROW_GRAIN, act_range, &p)
-                    : mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_range, &p);
+        st = p.part ? mmx__parallel_for(rows, ROW_GRAIN, act_range, &p)
+                    : mmx__parallel_for(p.gm.elements, ELEM_GRAIN, act_range, &p);
         /* The partials into the gradient in chunk order, as the producer would add them. */
         for (int64_t c = 0; p.part && st == MMX_OK && c * ROW_GRAIN < rows; c++)
             for (int64_t j = 0; j < p.gm.c; j++)
