@@ -365,9 +365,9 @@ typedef enum mmx_input_role {
  * op on the shape [1] with a node's attributes and call its kernels with batch = n on any
  * n contiguous elements of the tensor: a range that starts at a multiple of
  * MMX_ELEMENTWISE_ALIGN elements and ends at one or at the tensor's end. Every element must
- * get the same bits in every such cut as in the whole-tensor call. A vector loop of a
- * width dividing 16 from the range's start with a scalar tail meets this when vector and
- * scalar code may differ; an op whose maths does not depend on the path meets it anyway. */
+ * get the same bits in every such cut as in the whole-tensor call. A vector loop whose
+ * width divides 16, run from the range's start, with a scalar loop for the rest, meets
+ * this even where its vector and scalar code round differently. */
 #define MMX_OP_ELEMENTWISE 0x1u
 
 /* A channel bias that can be split off as an epilogue. The op has a BOOL attribute "bias"
