@@ -8,6 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+/* MMX_OP_ERROR, the domain whose codes are mmx_status values, lives here because this is
+ * the lowest module that raises it (a bad MMX_ISA): op.c, fuse.c and the conformance kit
+ * raise it too, and they depend on this file, never the reverse. */
+// clang-format off
+G_DEFINE_QUARK(mmx-op-error-quark, mmx_op_error)
+// clang-format on
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 

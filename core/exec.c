@@ -872,18 +872,18 @@ copy_range(void *arg, int64_t begin, int64_t end)
 /* A residual add's backward when an input's gradient shares the output's buffer: the
  * other input, if it needs one, gets the copy the add's kernel would have made. */
 static void
-residual_backward(mmx_ctx *ctx, const mmx_kernel_args *a, int64_t len)
+residual_backward(const mmx_kernel_args *a, int64_t len)
 {
     for (int k = 0; k < 2; k++)
         if (a->grad_in[k] && a->grad_in[k] != a->grad_out) {
             add_job j = {a->grad_in[k], a->grad_out};
-            mmx__parallel_for(ctx, len, 1 << 15, copy_range, &j);
+            mmx__parallel_for(len, 1 << 15, copy_range, &j);
         }
 }
 
 /* Runs node i's backward (its kernel, or its fused pass) with input gradients gin. */
 static bool
-node_backward(mmx_exec *ex, mmx_ctx *ctx, int i, int64_t batch, float **gin, GError **error)
+node_backward(mmx_exec *ex, int i, int64_t batch, float **gin, GError **error)
 {
     const mmx_graph_node *nd = mmx_graph_get_node(ex->g, i);
     const mmx__fuse_node *fn = &ex->fp->nodes[i];
@@ -916,8 +916,8 @@ node_backward(mmx_exec *ex, mmx_ctx *ctx, int i, int64_t batch, float **gin, GEr
         };
         ok = true;
         if (fn->shared)
-            residual_backward(ctx, &a,
-                              batch * mmx_shape_numel(&mmx_graph_get_value(ex->g, nd->output)->shape));
+            residual_backward(
+                &a, batch * mmx_shape_numel(&mmx_graph_get_value(ex->g, nd->output)->shape));
         else
             ok = mmx_op_instance_backward(inst, &a, &e);
     }
@@ -943,7 +943,6 @@ mmx_exec_backward(mmx_exec *ex, int64_t batch, GError **error)
     if (ex->profile)
         mmx__profile_other("executor: zero the gradients", mmx__profile_now() - t0);
     ex->ready[out] = true;
-    mmx_ctx ctx = {.struct_size = sizeof ctx, .host = mmx_host_get()};
     for (int i = n - 1; i >= 0; i--) {
         const mmx_graph_node *nd = mmx_graph_get_node(g, i);
         int64_t out_floats = batch * mmx_shape_numel(&mmx_graph_get_value(g, nd->output)->shape);
@@ -968,7 +967,7 @@ mmx_exec_backward(mmx_exec *ex, int64_t batch, GError **error)
             }
         }
         t0 = ex->profile ? mmx__profile_now() : 0;
-        if (!node_backward(ex, &ctx, i, batch, gin, error))
+        if (!node_backward(ex, i, batch, gin, error))
             return false;
         if (ex->profile) {
             int64_t t1 = mmx__profile_now();
@@ -985,7 +984,7 @@ mmx_exec_backward(mmx_exec *ex, int64_t batch, GError **error)
             if (add_after[k]) {
                 add_job j = {ex->grad[v], gin[k]};
                 int64_t len = batch * mmx_shape_numel(&mmx_graph_get_value(g, v)->shape);
-                mmx__parallel_for(&ctx, len, 1 << 15, add_range, &j);
+                mmx__parallel_for(len, 1 << 15, add_range, &j);
             }
             ex->ready[v] = true;
         }

@@ -1,44 +1,45 @@
 /* fuse.c: fusion planned by the executor: which nodes fuse, and the fused passes.
  *
- * Mechanism: in the executor, with the plugins' own kernels. The plugin ABI v1 is frozen
- * (tests/core/test-abi.c) and has no epilogue hook: a kernel writes its whole output. But
- * it already lets the host run the pieces separately through configurations the ops
- * accept anyway: a linear or conv2d with "bias": false is the product alone, and an
- * elementwise activation instantiated on a [1] vector runs on any n contiguous floats
- * when called with batch = n. So the executor runs the producer without its bias, then
- * ONE pass over its output in tiles of TILE floats (8 KB, in L1): add the bias into the
- * tile, call the activation's own kernel on it, write the result. No plugin changes, no
- * ABI change, and no copy of the activation maths in the core: the fused pass calls the
- * very kernel (ISA variant included) the unfused node would. A plugin epilogue (a new
- * optional query in a later minor ABI) could also fold the bias and activation into the
- * GEMM's tile write; docs/decisions.md says why that waits.
+ * Mechanism: in the executor, with the plugins' own kernels, on what the op descriptors
+ * promise (the MMX_OP_* flags of ABI 1.1, mmx-plugin.h): the core knows no op by name. A
+ * kernel writes its whole output, but an op can promise that configurations it accepts
+ * anyway compute the pieces separately: MMX_OP_BIAS_EPILOGUE (a channel bias) or
+ * MMX_OP_ROW_BIAS_EPILOGUE (a row bias: linear over tokens) say that with "bias": false
+ * the op gives the bare product; MMX_OP_ELEMENTWISE says that the op instantiated on a
+ * [1] vector runs on any n contiguous floats when called with batch = n; and
+ * MMX_OP_RESIDUAL_ADD that an add is one float add per element with a copying backward.
+ * So the executor runs the producer without its bias, then ONE pass over its output in
+ * tiles of TILE floats (8 KB, in L1): add the bias into the tile, call the elementwise
+ * op's own kernel on it, write the result. No copy of any op's maths in the core: the
+ * fused pass calls the very kernel (ISA variant included) the unfused node would. An op
+ * that sets no flags, or was built for ABI 1.0, never fuses. A plugin epilogue (a query
+ * in a later minor ABI) could also fold the bias into the GEMM's tile write;
+ * docs/decisions.md says why that waits.
  *
  * Bit-exactness: every fused path gives the unfused floats exactly, so MMX_FUSE never
- * changes a result (tests/core/test-fuse.c compares bits):
+ * changes a result (tests/core/test-fuse.c compares bits), because of the flags'
+ * contracts:
  * - the bias add is one float add per element, as in the producer's kernel;
- * - the shipped activation kernels compute each element on its own; only the tail of a
- *   call's range that is shorter than a vector goes through the scalar map. Every tile
- *   here starts at a multiple of 16 floats and is a multiple of 16 long except at the
- *   tensor's end, as the unfused chunks of 16384 floats are, so each element takes the
- *   same path both ways;
- * - a channel bias's gradient is summed as linear.c and conv.c sum it: per chunk of
- *   ROW_GRAIN rows, each column over the rows in order starting from zero, then the chunk
- *   partials added into the gradient in chunk order. CHECKLIST: ROW_GRAIN and this order
- *   must match ROW_GRAIN and the sum_rows/add maps of plugins/linear/linear.c and
- *   plugins/conv/conv.c. A token bias (linear over tokens) is summed by the linear's own
- *   backward, which then runs with its bias on;
+ * - an elementwise kernel gives each element the same bits in every cut of the tensor at
+ *   multiples of MMX_ELEMENTWISE_ALIGN floats. Every tile here starts at a multiple of 16
+ *   floats and is a multiple of 16 long except at the tensor's end, as the unfused
+ *   chunks are;
+ * - a channel bias's gradient is summed in the order the flag fixes: per chunk of
+ *   MMX_ROW_GRAIN rows, each column over the rows in order starting from zero, then the
+ *   chunk partials added into the gradient in chunk order (linear.c and conv.c sum it so
+ *   with the same constant). A row bias is summed by the op's own backward, which then
+ *   runs with its bias on;
  * - the residual add is h + (y + b): the same two adds in the same order;
  * - a shared residual gradient is no arithmetic at all.
- * Those are properties of the shipped plugins, so only their ops fuse (matched by plugin
- * and op name); a third-party op never does.
  *
- * Planning rules (from the graph alone):
- * - a producer is a linear (channel or token axis) or conv2d with a bias that no other
- *   node shares (tied, its gradient's order of accumulation would move). dwconv2d is not
- *   one: it starts its sum from the bias, so a bias added last would round differently;
- * - BIAS_ACT: the producer's output is read by one node, an elementwise activation;
- * - BIAS_ADD: it is read by one node, an add (the residual): out = h + (y + b);
- * - RESIDUAL_GRADIENT (training): a two-input add's backward is a copy of its output's
+ * Planning rules (from the graph and the flags):
+ * - a producer is a bias-epilogue op with a rank-2 output and a bias that no other node
+ *   shares (tied, its gradient's order of accumulation would move). dwconv2d is not one
+ *   (no flag): it starts its sum from the bias, so a bias added last would round
+ *   differently;
+ * - BIAS_ACT: the producer's output is read by one node, an elementwise op;
+ * - BIAS_ADD: it is read by one node, a residual add: out = h + (y + b);
+ * - RESIDUAL_GRADIENT (training): a residual add's backward is a copy of its output's
  *   gradient to each input's. An input whose LAST reader (in forward order) is the add
  *   gets its gradient first from the add's backward, so its gradient buffer can simply be
  *   the output's: readers before it accumulate into it as they would have. Both inputs
@@ -49,13 +50,14 @@
  */
 #include "fuse-private.h"
 
+#include <stddef.h>
 #include <string.h>
 
 enum {
-    TILE = 2048,        /* floats per fused tile: a multiple of 16 (see above) */
+    TILE = 2048,        /* floats per fused tile: a multiple of MMX_ELEMENTWISE_ALIGN */
     ELEM_GRAIN = 16384, /* floats per parallel chunk of an elementwise pass */
-    ROW_GRAIN = 256,    /* rows per bias-gradient chunk: linear.c's and conv.c's */
 };
+G_STATIC_ASSERT(TILE % MMX_ELEMENTWISE_ALIGN == 0 && ELEM_GRAIN % TILE == 0);
 
 static const char *const kind_names[] = {"bias+activation", "bias+residual", "residual-gradient"};
 
@@ -74,22 +76,27 @@ mmx_fusion_default(void)
 
 /* ---- the planner ---- */
 
-static bool
-is_op(const mmx_graph_node *nd, const char *plugin, const char *op)
+/* The MMX_OP_* promises node nd's op keeps for it (mmx-plugin.h): none from an op built
+ * for ABI 1.0, whose descriptor ends before the fields. */
+static uint32_t
+node_flags(const mmx_graph_node *nd)
 {
-    return strcmp(mmx_op_name(nd->op), op) == 0 &&
-           strcmp(mmx_plugin_name(mmx_op_plugin(nd->op)), plugin) == 0;
+    const mmx_op_desc *d = mmx_op_get_desc(nd->op);
+    if (d->struct_size < offsetof(mmx_op_desc, flags) + sizeof d->flags)
+        return 0;
+    uint32_t f = d->flags;
+    if (f != 0 && d->struct_size >= offsetof(mmx_op_desc, node_flags) + sizeof d->node_flags &&
+        d->node_flags != NULL)
+        f &= d->node_flags(mmx_op_instance_node(nd->inst));
+    return f;
 }
 
-/* An activation of the shipped plugin that maps each element on its own. */
+/* An elementwise op (MMX_OP_ELEMENTWISE) the fused pass can call on a tile. */
 static bool
-is_elementwise_activation(const mmx_graph_node *nd, bool training)
+is_elementwise(const mmx_graph_node *nd, bool training)
 {
-    static const char *const maps[] = {"relu", "gelu", "silu", "sigmoid"};
-    bool known = false;
-    for (unsigned k = 0; k < G_N_ELEMENTS(maps); k++)
-        known |= is_op(nd, "activation", maps[k]);
-    if (!known || nd->n_inputs != 1)
+    if (!(node_flags(nd) & MMX_OP_ELEMENTWISE) || nd->n_inputs != 1 ||
+        mmx_op_get_desc(nd->op)->n_params != 0)
         return false;
     mmx_buffer_sizes sz = {.struct_size = sizeof sz};
     mmx_op_instance_buffer_sizes(nd->inst, 1, &sz);
@@ -97,21 +104,23 @@ is_elementwise_activation(const mmx_graph_node *nd, bool training)
     return sz.workspace == 0 && sz.saved == 0 && (!training || k->backward != NULL);
 }
 
-/* A linear or conv2d with its own bias; its index and layout. */
+/* An op with its own bias that can be split off (MMX_OP_BIAS_EPILOGUE: a channel bias,
+ * MMX_OP_ROW_BIAS_EPILOGUE: a row or token bias); its index and layout. */
 static bool
 is_bias_producer(const mmx_graph *g, const mmx_graph_node *nd, int *bias_param, bool *token)
 {
-    bool linear = is_op(nd, "linear", "linear");
-    if (!linear && !is_op(nd, "conv", "conv2d"))
-        return false;
+    uint32_t f = node_flags(nd) & (MMX_OP_BIAS_EPILOGUE | MMX_OP_ROW_BIAS_EPILOGUE);
     int b = mmx_op_param_index(nd->op, "bias");
-    const mmx_graph_param *p = b >= 0 ? mmx_graph_get_param(g, nd->params[b]) : NULL;
-    if (p == NULL || p->n_uses != 1 || mmx_graph_get_value(g, nd->output)->shape.rank != 2)
+    const mmx_graph_param *p = b >= 0 && f ? mmx_graph_get_param(g, nd->params[b]) : NULL;
+    const mmx_shape *out = &mmx_graph_get_value(g, nd->output)->shape;
+    if (p == NULL || p->n_uses != 1 || out->rank != 2)
         return false;
-    int axis = linear ? mmx_op_attr_index(nd->op, "axis") : -1;
-    const mmx_node *node = mmx_op_instance_node(nd->inst);
+    /* The layout the flag promises, held against the shapes. */
+    *token = !(f & MMX_OP_BIAS_EPILOGUE);
+    const mmx_shape *bs = &p->info.shape;
+    if (bs->rank != 1 || bs->dim[0] != out->dim[*token ? 0 : 1])
+        return false;
     *bias_param = b;
-    *token = axis >= 0 && node->attrs[axis].s && strcmp(node->attrs[axis].s, "token") == 0;
     return true;
 }
 
@@ -129,7 +138,7 @@ bias_free_twin(const mmx_graph_node *nd, int bias_param)
     const mmx_node *node = mmx_op_instance_node(nd->inst);
     const mmx_op_desc *d = mmx_op_get_desc(nd->op);
     int a = mmx_op_attr_index(nd->op, "bias");
-    if (a < 0)
+    if (a < 0 || d->attrs[a]->type != MMX_ATTR_BOOL)
         return NULL;
     g_autofree mmx_attr_value *attrs = g_new0(mmx_attr_value, d->n_attrs + 1);
     memcpy(attrs, node->attrs, sizeof *attrs * d->n_attrs);
@@ -259,11 +268,12 @@ mmx__fuse_plan_new(const mmx_graph *g, bool training, bool enabled)
     }
     for (int i = 0; i < n; i++) {
         const mmx_graph_node *nd = mmx_graph_get_node(g, i);
-        if (is_elementwise_activation(nd, training)) {
+        if (is_elementwise(nd, training)) {
             fuse_bias(fp, g, i, 0, MMX_FUSION_BIAS_ACTIVATION);
             continue;
         }
-        if (!is_op(nd, "tensor", "add") || nd->n_inputs != 2 || nd->inputs[0] == nd->inputs[1])
+        if (!(node_flags(nd) & MMX_OP_RESIDUAL_ADD) || nd->n_inputs != 2 ||
+            nd->inputs[0] == nd->inputs[1])
             continue;
         if (!fuse_bias(fp, g, i, 1, MMX_FUSION_BIAS_RESIDUAL))
             fuse_bias(fp, g, i, 0, MMX_FUSION_BIAS_RESIDUAL);
@@ -358,7 +368,7 @@ mmx__fuse_workspace(const mmx__fuse_plan *fp, const mmx_graph *g, int64_t batch)
         need = MAX(need, sz.workspace);
         if (fp->nodes[x->producer].twin_backward) { /* the bias-gradient partials */
             geom gm = geom_of(fp, g, x->node, batch);
-            int64_t chunks = (gm.elements / gm.c + ROW_GRAIN - 1) / ROW_GRAIN;
+            int64_t chunks = (gm.elements / gm.c + MMX_ROW_GRAIN - 1) / MMX_ROW_GRAIN;
             need = MAX(need, (size_t)(chunks * gm.c) * sizeof(float));
         }
     }
@@ -452,14 +462,14 @@ act_tile(const pass *p, const float *x, int64_t e0, int64_t len, bool backward)
     return p->fn(p->ctx, &a);
 }
 
-/* Forward: chunks of elements. Backward: chunks of ROW_GRAIN rows when the bias gradient
+/* Forward: chunks of elements. Backward: chunks of MMX_ROW_GRAIN rows when the bias gradient
  * is summed here (p->part), else of elements. */
 static int
 act_range(void *arg, int64_t begin, int64_t end)
 {
     const pass *p = arg;
     _Alignas(64) float tile[TILE];
-    float *acc = p->part ? p->part + begin / ROW_GRAIN * p->gm.c : NULL;
+    float *acc = p->part ? p->part + begin / MMX_ROW_GRAIN * p->gm.c : NULL;
     int64_t e_begin = acc ? begin * p->gm.c : begin, e_end = acc ? end * p->gm.c : end;
     if (acc)
         memset(acc, 0, (size_t)p->gm.c * sizeof(float));
@@ -488,20 +498,20 @@ run_pass(const mmx__fuse_plan *fp, const mmx_graph *g, int node, const mmx__fuse
     p.ctx = &ctx;
     int st;
     if (fn->role == MMX__FUSE_BIAS_ADD) {
-        st = mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, add_range, &p);
+        st = mmx__parallel_for(p.gm.elements, ELEM_GRAIN, add_range, &p);
     } else if (!backward) {
         p.act = mmx_op_instance_node(fn->twin);
         p.fn = mmx_op_instance_kernel(fn->twin)->forward;
-        st = mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_range, &p);
+        st = mmx__parallel_for(p.gm.elements, ELEM_GRAIN, act_range, &p);
     } else {
         p.act = mmx_op_instance_node(fn->twin);
         p.fn = mmx_op_instance_kernel(fn->twin)->backward;
         int64_t rows = p.gm.elements / p.gm.c;
         p.part = io->grad_bias ? io->workspace : NULL;
-        st = p.part ? mmx__parallel_for(&ctx, rows, ROW_GRAIN, act_range, &p)
-                    : mmx__parallel_for(&ctx, p.gm.elements, ELEM_GRAIN, act_range, &p);
+        st = p.part ? mmx__parallel_for(rows, MMX_ROW_GRAIN, act_range, &p)
+                    : mmx__parallel_for(p.gm.elements, ELEM_GRAIN, act_range, &p);
         /* The partials into the gradient in chunk order, as the producer would add them. */
-        for (int64_t c = 0; p.part && st == MMX_OK && c * ROW_GRAIN < rows; c++)
+        for (int64_t c = 0; p.part && st == MMX_OK && c * MMX_ROW_GRAIN < rows; c++)
             for (int64_t j = 0; j < p.gm.c; j++)
                 io->grad_bias[j] += p.part[c * p.gm.c + j];
     }

@@ -339,8 +339,7 @@ gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *
         run_tasks(&pl, 0, 1);
         return;
     }
-    mmx_ctx ctx = {.struct_size = sizeof ctx, .host = mmx_host_get()};
-    mmx__parallel_for(&ctx, tasks, 1, run_tasks, &pl);
+    mmx__parallel_for(tasks, 1, run_tasks, &pl);
 }
 
 static int
@@ -391,6 +390,5 @@ mmx_sgemm_batched(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k
         return;
     }
     batched_job j = {ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, sa, sb, sc};
-    mmx_ctx ctx = {.struct_size = sizeof ctx, .host = mmx_host_get()};
-    mmx__parallel_for(&ctx, count, 1, batched_range, &j);
+    mmx__parallel_for(count, 1, batched_range, &j);
 }

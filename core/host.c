@@ -117,6 +117,15 @@ host_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const f
     mmx_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* The pool needs no call context: a chunk's error reaches the caller as its status, and
+ * a message goes through ctx->host->error() from inside the chunk. */
+static int
+host_parallel_for(mmx_ctx *ctx, int64_t n, int64_t grain, mmx_range_fn fn, void *arg)
+{
+    (void)ctx;
+    return mmx__parallel_for(n, grain, fn, arg);
+}
+
 static const mmx_host host_table = {
     .struct_size = sizeof(mmx_host),
     .abi_major = MMX_PLUGIN_ABI_MAJOR,
@@ -125,7 +134,7 @@ static const mmx_host host_table = {
     .free = host_free,
     .log = host_log,
     .error = host_error,
-    .parallel_for = mmx__parallel_for,
+    .parallel_for = host_parallel_for,
     .sgemm = host_sgemm,
     .sgemm_batched = mmx_sgemm_batched,
     .cpu_isa = mmx_cpu_isa,

@@ -4,15 +4,12 @@
  * op's shape inference, and calls its kernels through the host's call context so that a
  * plugin's message comes back as a GError naming the node and the plugin file. The
  * graph executor and the conformance kit both run ops through here, and nowhere else.
+ * (Their error domain, MMX_OP_ERROR, is defined in cpu.c, the lowest module raising it.)
  */
 #include "mmx-private.h"
 
 #include <math.h>
 #include <string.h>
-
-// clang-format off
-G_DEFINE_QUARK(mmx-op-error-quark, mmx_op_error)
-// clang-format on
 
 /* ---- suggestions ---- */
 

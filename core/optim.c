@@ -134,9 +134,7 @@ mmx_optim_step(mmx_optim *o, float *params, const float *grads, double lr)
     int64_t t = o->steps + 1;
     step_job j = {o, params, grads, lr, 1.0 - pow(o->c.beta1, (double)t),
                   1.0 - pow(o->c.beta2, (double)t)};
-    mmx_ctx ctx = {.struct_size = sizeof ctx, .host = mmx_host_get()};
-    mmx__parallel_for(&ctx, o->n, 1 << 15, o->c.kind == MMX_OPTIM_ADAMW ? adamw_range : sgd_range,
-                      &j);
+    mmx__parallel_for(o->n, 1 << 15, o->c.kind == MMX_OPTIM_ADAMW ? adamw_range : sgd_range, &j);
     o->steps = t;
     if (t0)
         mmx__profile_other(o->c.kind == MMX_OPTIM_ADAMW ? "optimizer: adamw step"
@@ -220,15 +218,14 @@ mmx_clip_grad_norm(float *g, int64_t n, double max_norm)
     int64_t chunks = (n + grain - 1) / grain;
     double partial[NORM_CHUNKS] = {0};
     norm_job j = {g, partial, grain};
-    mmx_ctx ctx = {.struct_size = sizeof ctx, .host = mmx_host_get()};
-    mmx__parallel_for(&ctx, n, grain, norm_range, &j);
+    mmx__parallel_for(n, grain, norm_range, &j);
     double sq = 0;
     for (int64_t c = 0; c < chunks; c++) /* combined in chunk order: deterministic */
         sq += partial[c];
     double norm = sqrt(sq);
     if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
         scale_job s = {g, (float)(max_norm / (norm + 1e-6))};
-        mmx__parallel_for(&ctx, n, 1 << 15, scale_range, &s);
+        mmx__parallel_for(n, 1 << 15, scale_range, &s);
     }
     return norm;
 }

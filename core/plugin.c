@@ -138,9 +138,10 @@ validate_attr(const mmx_op_desc *op, const mmx_attr_desc *a, GString *why)
 static bool
 validate_op(const mmx_op_desc *op, GString *why)
 {
-    if (op == NULL || op->struct_size < sizeof(mmx_op_desc)) {
+    /* ABI 1.0's descriptor ends where 1.1 appended the flags: older plugins stay valid. */
+    if (op == NULL || op->struct_size < offsetof(mmx_op_desc, flags)) {
         g_string_printf(why, "op descriptor is NULL or smaller than ABI 1.0's (%zu bytes)",
-                        sizeof(mmx_op_desc));
+                        offsetof(mmx_op_desc, flags));
         return false;
     }
     if (!valid_name(op->name, true)) {

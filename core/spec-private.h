@@ -46,7 +46,7 @@ struct mmx_spec {
 };
 
 /* Reports a problem about the resolved node at rptr (at its key when at_key), located
- * in the file through the origin map. */
+ * in the file through the origin map (spec-resolve.c, with the map). */
 void mmx__spec_report(const mmx_spec *spec, mmx_diags *diags, const char *rptr, bool at_key,
                       const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 

@@ -15,10 +15,15 @@
  * def uses it came through). A node that failed to resolve becomes null and is marked
  * poisoned, so the checks that follow still run elsewhere but say nothing about it:
  * every problem is reported once, and all of them in one pass.
+ *
+ * The origin map lives here whole: built by the walk, read by mmx__spec_report() and
+ * mmx_spec_where(), which turn a pointer of either document into file:line:col (and
+ * name the --set override a value came from).
  */
 #include "spec-private.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -71,6 +76,112 @@ scope_free(scope *s)
     g_free(s);
 }
 
+/* ---- the origin map: where a message points ---- */
+
+static void
+origin_free(gpointer data)
+{
+    mmx__origin *o = data;
+    g_free(o->ptr);
+    g_free(o->via);
+    g_free(o);
+}
+
+static const mmx__override *
+override_covering(const mmx_spec *spec, const char *optr)
+{
+    const mmx__override *best = NULL;
+    for (guint i = 0; spec->overrides && i < spec->overrides->len; i++) {
+        const mmx__override *o = spec->overrides->pdata[i];
+        size_t n = strlen(o->ptr);
+        if (strncmp(optr, o->ptr, n) == 0 && (optr[n] == '\0' || optr[n] == '/') &&
+            (best == NULL || n > strlen(best->ptr)))
+            best = o;
+    }
+    return best;
+}
+
+void
+mmx__spec_report_origin(const mmx_spec *spec, mmx_diags *diags, const char *optr, const char *via,
+                        bool at_key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    int line = 0, col = 0;
+    const mmx__override *o = override_covering(spec, optr);
+    if (o)
+        mmx_json_file_position(spec->file, o->ptr, false, &line, &col);
+    else
+        mmx_json_file_position(spec->file, optr, at_key, &line, &col);
+    g_autofree char *via_note = via ? g_strdup_printf(" (%s)", via) : g_strdup("");
+    g_autofree char *set_note =
+        o ? g_strdup_printf(" (the value comes from --set %s)", o->text) : g_strdup("");
+    mmx_diags_add(diags, spec->path, line, col, optr, "%s%s%s", msg, via_note, set_note);
+}
+
+static bool
+is_poisoned(const mmx_spec *spec, const char *rptr)
+{
+    g_autofree char *p = g_strdup(rptr);
+    for (;;) {
+        if (g_hash_table_contains(spec->poisoned, p))
+            return true;
+        char *slash = strrchr(p, '/');
+        if (slash == NULL)
+            return false;
+        *slash = '\0';
+    }
+}
+
+/* The origin of a resolved pointer: its own, or its nearest ancestor's plus the rest. */
+static char *
+origin_of(const mmx_spec *spec, const char *rptr, const char **via)
+{
+    g_autofree char *p = g_strdup(rptr);
+    *via = NULL;
+    for (;;) {
+        const mmx__origin *o = g_hash_table_lookup(spec->origin, p);
+        if (o) {
+            *via = o->via;
+            return g_strconcat(o->ptr, rptr + strlen(p), NULL);
+        }
+        char *slash = strrchr(p, '/');
+        if (slash == NULL)
+            return g_strdup(rptr);
+        *slash = '\0';
+    }
+}
+
+void
+mmx__spec_report(const mmx_spec *spec, mmx_diags *diags, const char *rptr, bool at_key,
+                 const char *fmt, ...)
+{
+    if (is_poisoned(spec, rptr))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    const char *via;
+    g_autofree char *optr = origin_of(spec, rptr, &via);
+    mmx__spec_report_origin(spec, diags, optr, via, at_key, "%s", msg);
+}
+
+char *
+mmx_spec_where(const mmx_spec *spec, const char *resolved_pointer)
+{
+    g_return_val_if_fail(spec != NULL && resolved_pointer != NULL, NULL);
+    const char *via;
+    g_autofree char *optr = origin_of(spec, resolved_pointer, &via);
+    const mmx__override *o = override_covering(spec, optr);
+    int line, col;
+    if (!mmx_json_file_position(spec->file, o ? o->ptr : optr, false, &line, &col))
+        return g_strdup(spec->path);
+    return g_strdup_printf("%s:%d:%d", spec->path, line, col);
+}
+
 static void
 record(rctx *c, const char *rptr, const char *optr, const char *via)
 {
@@ -79,6 +190,8 @@ record(rctx *c, const char *rptr, const char *optr, const char *via)
     o->via = g_strdup(via);
     g_hash_table_replace(c->spec->origin, g_strdup(rptr), o);
 }
+
+/* ---- the walk ---- */
 
 static void fail(rctx *c, const char *optr, const char *via, bool at_key, const char *fmt, ...)
     G_GNUC_PRINTF(5, 6);
@@ -765,6 +878,7 @@ bool
 mmx__spec_resolve(mmx_spec *spec, mmx_diags *diags)
 {
     json_t *doc = spec->doc;
+    spec->origin = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, origin_free);
     rctx c = {.spec = spec,
               .diags = diags,
               .uses = g_ptr_array_new_with_free_func(g_free),

@@ -8,7 +8,7 @@
  * ops from plugins the spec does not declare) and against its attribute schema, every
  * tie's form. All problems are collected; the spec exists only when there are none.
  * Shapes are the graph's business (graph.c). Messages point into the file as written,
- * through the origin map the resolver builds (spec-private.h).
+ * through the origin map of spec-resolve.c (mmx__spec_report).
  */
 #include "spec-private.h"
 
@@ -23,103 +23,6 @@ const char *const mmx__op_meta_keys[] = {"op", "tie", "doc", NULL};
  * Add it here too. */
 static const char *const shipped_plugins[] = {"activation", "linear", "conv", "norm",   "attention",
                                               "hopfield",   "sgu",    "pool", "tensor", NULL};
-
-/* ---- reporting ---- */
-
-static const mmx__override *
-override_covering(const mmx_spec *spec, const char *optr)
-{
-    const mmx__override *best = NULL;
-    for (guint i = 0; spec->overrides && i < spec->overrides->len; i++) {
-        const mmx__override *o = spec->overrides->pdata[i];
-        size_t n = strlen(o->ptr);
-        if (strncmp(optr, o->ptr, n) == 0 && (optr[n] == '\0' || optr[n] == '/') &&
-            (best == NULL || n > strlen(best->ptr)))
-            best = o;
-    }
-    return best;
-}
-
-void
-mmx__spec_report_origin(const mmx_spec *spec, mmx_diags *diags, const char *optr, const char *via,
-                        bool at_key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    int line = 0, col = 0;
-    const mmx__override *o = override_covering(spec, optr);
-    if (o)
-        mmx_json_file_position(spec->file, o->ptr, false, &line, &col);
-    else
-        mmx_json_file_position(spec->file, optr, at_key, &line, &col);
-    g_autofree char *via_note = via ? g_strdup_printf(" (%s)", via) : g_strdup("");
-    g_autofree char *set_note =
-        o ? g_strdup_printf(" (the value comes from --set %s)", o->text) : g_strdup("");
-    mmx_diags_add(diags, spec->path, line, col, optr, "%s%s%s", msg, via_note, set_note);
-}
-
-static bool
-is_poisoned(const mmx_spec *spec, const char *rptr)
-{
-    g_autofree char *p = g_strdup(rptr);
-    for (;;) {
-        if (g_hash_table_contains(spec->poisoned, p))
-            return true;
-        char *slash = strrchr(p, '/');
-        if (slash == NULL)
-            return false;
-        *slash = '\0';
-    }
-}
-
-/* The origin of a resolved pointer: its own, or its nearest ancestor's plus the rest. */
-static char *
-origin_of(const mmx_spec *spec, const char *rptr, const char **via)
-{
-    g_autofree char *p = g_strdup(rptr);
-    *via = NULL;
-    for (;;) {
-        const mmx__origin *o = g_hash_table_lookup(spec->origin, p);
-        if (o) {
-            *via = o->via;
-            return g_strconcat(o->ptr, rptr + strlen(p), NULL);
-        }
-        char *slash = strrchr(p, '/');
-        if (slash == NULL)
-            return g_strdup(rptr);
-        *slash = '\0';
-    }
-}
-
-void
-mmx__spec_report(const mmx_spec *spec, mmx_diags *diags, const char *rptr, bool at_key,
-                 const char *fmt, ...)
-{
-    if (is_poisoned(spec, rptr))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    const char *via;
-    g_autofree char *optr = origin_of(spec, rptr, &via);
-    mmx__spec_report_origin(spec, diags, optr, via, at_key, "%s", msg);
-}
-
-char *
-mmx_spec_where(const mmx_spec *spec, const char *resolved_pointer)
-{
-    g_return_val_if_fail(spec != NULL && resolved_pointer != NULL, NULL);
-    const char *via;
-    g_autofree char *optr = origin_of(spec, resolved_pointer, &via);
-    const mmx__override *o = override_covering(spec, optr);
-    int line, col;
-    if (!mmx_json_file_position(spec->file, o ? o->ptr : optr, false, &line, &col))
-        return g_strdup(spec->path);
-    return g_strdup_printf("%s:%d:%d", spec->path, line, col);
-}
 
 /* ---- checking helpers ---- */
 
@@ -138,8 +41,7 @@ err(vctx *v, const char *rptr, bool at_key, const char *fmt, ...)
     va_start(ap, fmt);
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (!is_poisoned(v->spec, rptr))
-        mmx__spec_report(v->spec, v->diags, rptr, at_key, "%s", msg);
+    mmx__spec_report(v->spec, v->diags, rptr, at_key, "%s", msg);
     v->ok = false;
 }
 
@@ -908,15 +810,6 @@ mmx_spec_free(mmx_spec *spec)
 }
 
 static void
-origin_free(gpointer data)
-{
-    mmx__origin *o = data;
-    g_free(o->ptr);
-    g_free(o->via);
-    g_free(o);
-}
-
-static void
 override_free(gpointer data)
 {
     mmx__override *o = data;
@@ -936,7 +829,6 @@ mmx_spec_new(mmx_registry *reg, mmx_json_file *file, const char *const *override
     g_autofree char *dir = g_path_get_dirname(spec->path);
     spec->dir = g_canonicalize_filename(dir, NULL); /* absolute: relative to the cwd */
     spec->overrides = g_ptr_array_new_with_free_func(override_free);
-    spec->origin = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, origin_free);
     spec->poisoned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     spec->declared = g_ptr_array_new();
     json_t *root = mmx_json_file_root(file);

@@ -210,9 +210,8 @@ run_inline(int64_t n, int64_t grain, mmx_range_fn fn, void *arg)
 }
 
 int
-mmx__parallel_for(mmx_ctx *ctx, int64_t n, int64_t grain, mmx_range_fn fn, void *arg)
+mmx__parallel_for(int64_t n, int64_t grain, mmx_range_fn fn, void *arg)
 {
-    (void)ctx;
     if (n <= 0)
         return MMX_OK;
     if (grain < 1)

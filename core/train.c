@@ -634,6 +634,133 @@ mmx_train_run(const mmx_spec *spec, const mmx_graph *graph, const mmx_train_conf
     return ok;
 }
 
+/* How the steps of a run ended: what result.json says and the error the run returns. */
+typedef struct ending {
+    const char *status; /* "finished", "interrupted", "diverged" or "failed" */
+    char *reason;       /* owned; NULL when finished */
+    int code;           /* the MMX_TRAIN_ERROR code, -1 when finished */
+    const char *note;   /* what the error adds before the checkpoint's path, or NULL */
+} ending;
+
+/* A failure once training has started (a kernel's error, a full disk) is a runtime
+ * failure whatever module reported it; the last checkpoint is still the last good
+ * state (it is replaced only by a complete new one). Takes the error. */
+static ending
+failed(GError **error)
+{
+    ending e = {"failed", g_strdup((*error)->message), MMX_TRAIN_ERROR_FAILED,
+                "; the last checkpoint is "};
+    g_clear_error(error);
+    return e;
+}
+
+static ending
+diverged(const run *r, const char *what, double value)
+{
+    return (ending){"diverged",
+                    g_strdup_printf("diverged at epoch %" G_GINT64_FORMAT ", step %" G_GINT64_FORMAT
+                                    ": the %s is %s",
+                                    r->epoch + 1, r->step, what, isnan(value) ? "nan" : "inf"),
+                    MMX_TRAIN_ERROR_DIVERGED, "; the last good checkpoint is "};
+}
+
+/* The epochs from where the run stands, until the last one, a stop or a failure. */
+static ending
+run_epochs(run *r, GError **error)
+{
+    const mmx_train_config *c = r->c;
+    const mmx_train_options *opts = r->opts;
+    const int64_t n = mmx_dataset_size(r->train), B = c->batch;
+    g_autofree int64_t *perm = g_new(int64_t, n);
+    g_autofree int32_t *labels = g_new(int32_t, B);
+    float *grads = mmx_model_grads(r->model), *params = mmx_model_params(r->model);
+    const int64_t ntrain = mmx_model_n_trainable(r->model);
+    mmx_schedule sched = {c->schedule, c->lr, c->min_lr,
+                          (int64_t)(c->warmup * (double)r->steps_per_epoch), r->total_steps};
+    while (r->epoch < c->epochs) {
+        mmx_permutation(n, mmx_rng_key(c->seed, 0x5eed0001, (uint64_t)r->epoch), perm);
+        uint64_t aug_key = mmx_rng_key(c->seed, 0x5eed0002, (uint64_t)r->epoch);
+        double seconds_before = r->train_seconds;
+        for (; r->batch_in_epoch < r->steps_per_epoch; r->batch_in_epoch++) {
+            if (stop_requested ||
+                (opts && opts->stop_after_steps > 0 && r->step >= opts->stop_after_steps))
+                return (ending){"interrupted",
+                                g_strdup_printf("stopped at epoch %" G_GINT64_FORMAT
+                                                ", step %" G_GINT64_FORMAT,
+                                                r->epoch + 1, r->step),
+                                MMX_TRAIN_ERROR_INTERRUPTED, "; checkpoint saved in "};
+            double t0 = now_seconds();
+            mmx_dataset_batch(r->train, perm + r->batch_in_epoch * B, B, &r->stats, &c->augment,
+                              aug_key, mmx_exec_input(r->ex), labels);
+            if (!mmx_exec_forward(r->ex, B, mmx_rng_key(c->seed, 0x5eed0003, (uint64_t)r->step),
+                                  error))
+                return failed(error);
+            int64_t correct;
+            double loss =
+                mmx_softmax_xent(mmx_exec_output(r->ex), labels, B, r->classes,
+                                 c->label_smoothing, mmx_exec_output_grad(r->ex), &correct);
+            if (!isfinite(loss))
+                return diverged(r, "loss", loss);
+            if (!mmx_exec_backward(r->ex, B, error))
+                return failed(error);
+            double norm = mmx_clip_grad_norm(grads, ntrain, c->clip);
+            if (!isfinite(norm))
+                return diverged(r, "gradient norm", norm);
+            mmx_optim_step(r->optim, params, grads, mmx_schedule_lr(&sched, r->step));
+            r->step++;
+            r->epoch_loss_sum += loss * (double)B;
+            r->epoch_correct += correct;
+            r->epoch_seen += B;
+            double dt = now_seconds() - t0;
+            r->train_seconds += dt;
+            if ((r->batch_in_epoch & 7) == 0)
+                progress_bar(r, r->epoch_loss_sum / (double)r->epoch_seen,
+                             (double)r->epoch_seen / (r->train_seconds - seconds_before + 1e-9));
+        }
+        if (!finish_epoch(r, r->train_seconds - seconds_before, error))
+            return failed(error);
+    }
+    return (ending){"finished", NULL, -1, NULL};
+}
+
+/* The one end of a run that got to train: the checkpoint of an interrupted run, the final
+ * weights of a finished one, result.json, and the error of any other ending. */
+static bool
+conclude(run *r, ending *end, json_t **result, GError **error)
+{
+    if (end->code == MMX_TRAIN_ERROR_INTERRUPTED) {
+        GError *e = NULL;
+        if (!save_checkpoint(r, &e)) {
+            g_free(end->reason);
+            char *why = g_strdup_printf("interrupted, and the checkpoint could not be saved: %s",
+                                        e->message);
+            *end = (ending){"failed", why, MMX_TRAIN_ERROR_FAILED, NULL};
+            g_error_free(e);
+        }
+    }
+    bool failure = end->code == MMX_TRAIN_ERROR_FAILED;
+    if (!failure && r->opts && r->opts->progress == MMX_PROGRESS_BAR)
+        fprintf(stderr, "\r\033[K");
+    if (end->code < 0) {
+        /* The weights are what a finished run is for: no result without them. */
+        g_autofree char *final = out_path(r, "final.safetensors");
+        json_t *meta = checkpoint_meta(r);
+        bool saved = final == NULL || mmx_model_save(r->model, final, NULL, meta, error);
+        json_decref(meta);
+        if (!saved)
+            return false;
+    }
+    /* A finished run fails if its result cannot be written; another ending's own error
+     * says more than a write failure would. */
+    bool written = write_result(r, end->status, end->reason, result, end->code < 0 ? error : NULL);
+    if (end->code < 0)
+        return written;
+    bool have_ckpt = end->note && r->ckpt && g_file_test(r->ckpt, G_FILE_TEST_EXISTS);
+    g_set_error(error, MMX_TRAIN_ERROR, end->code, "%s%s%s", end->reason,
+                have_ckpt ? end->note : "", have_ckpt ? r->ckpt : "");
+    return false;
+}
+
 static bool
 train_loop(const mmx_spec *spec, const mmx_graph *graph, const mmx_train_config *c,
            const mmx_train_options *opts, json_t **result, GError **error)
@@ -642,125 +769,13 @@ train_loop(const mmx_spec *spec, const mmx_graph *graph, const mmx_train_config 
     if (result)
         *result = NULL;
     stop_requested = 0;
-    bool ok = setup(&r, error);
-    if (ok && opts && opts->resume_dir)
-        ok = resume(&r, error);
-    if (ok)
-        ok = write_config(&r, error);
-    if (!ok) {
-        teardown(&r);
-        return false;
+    bool ok = setup(&r, error) && (opts == NULL || opts->resume_dir == NULL || resume(&r, error)) &&
+              write_config(&r, error);
+    if (ok) {
+        ending end = run_epochs(&r, error);
+        ok = conclude(&r, &end, result, error);
+        g_free(end.reason);
     }
-    const int64_t n = mmx_dataset_size(r.train), B = c->batch;
-    g_autofree int64_t *perm = g_new(int64_t, n);
-    g_autofree int32_t *labels = g_new(int32_t, B);
-    float *grads = mmx_model_grads(r.model), *params = mmx_model_params(r.model);
-    const int64_t ntrain = mmx_model_n_trainable(r.model);
-    mmx_schedule sched = {c->schedule, c->lr, c->min_lr,
-                          (int64_t)(c->warmup * (double)r.steps_per_epoch), r.total_steps};
-    const char *status = "finished";
-    g_autofree char *reason = NULL;
-    int code = -1;
-    while (r.epoch < c->epochs) {
-        mmx_permutation(n, mmx_rng_key(c->seed, 0x5eed0001, (uint64_t)r.epoch), perm);
-        uint64_t aug_key = mmx_rng_key(c->seed, 0x5eed0002, (uint64_t)r.epoch);
-        double seconds_before = r.train_seconds;
-        for (; r.batch_in_epoch < r.steps_per_epoch; r.batch_in_epoch++) {
-            if (stop_requested ||
-                (opts && opts->stop_after_steps > 0 && r.step >= opts->stop_after_steps)) {
-                status = "interrupted";
-                reason = g_strdup_printf("stopped at epoch %" G_GINT64_FORMAT ", step %" G_GINT64_FORMAT,
-                                         r.epoch + 1, r.step);
-                code = MMX_TRAIN_ERROR_INTERRUPTED;
-                goto stop;
-            }
-            double t0 = now_seconds();
-            mmx_dataset_batch(r.train, perm + r.batch_in_epoch * B, B, &r.stats, &c->augment,
-                              aug_key, mmx_exec_input(r.ex), labels);
-            if (!mmx_exec_forward(r.ex, B, mmx_rng_key(c->seed, 0x5eed0003, (uint64_t)r.step), error))
-                goto fail;
-            int64_t correct;
-            double loss = mmx_softmax_xent(mmx_exec_output(r.ex), labels, B, r.classes,
-                                           c->label_smoothing, mmx_exec_output_grad(r.ex), &correct);
-            if (!isfinite(loss)) {
-                status = "diverged";
-                reason = g_strdup_printf("diverged at epoch %" G_GINT64_FORMAT ", step %" G_GINT64_FORMAT
-                                         ": the loss is %s",
-                                         r.epoch + 1, r.step, isnan(loss) ? "nan" : "inf");
-                code = MMX_TRAIN_ERROR_DIVERGED;
-                goto stop;
-            }
-            if (!mmx_exec_backward(r.ex, B, error))
-                goto fail;
-            double norm = mmx_clip_grad_norm(grads, ntrain, c->clip);
-            if (!isfinite(norm)) {
-                status = "diverged";
-                reason = g_strdup_printf("diverged at epoch %" G_GINT64_FORMAT ", step %" G_GINT64_FORMAT
-                                         ": the gradient norm is %s",
-                                         r.epoch + 1, r.step, isnan(norm) ? "nan" : "inf");
-                code = MMX_TRAIN_ERROR_DIVERGED;
-                goto stop;
-            }
-            mmx_optim_step(r.optim, params, grads, mmx_schedule_lr(&sched, r.step));
-            r.step++;
-            r.epoch_loss_sum += loss * (double)B;
-            r.epoch_correct += correct;
-            r.epoch_seen += B;
-            double dt = now_seconds() - t0;
-            r.train_seconds += dt;
-            if ((r.batch_in_epoch & 7) == 0)
-                progress_bar(&r, r.epoch_loss_sum / (double)r.epoch_seen,
-                             (double)r.epoch_seen / (r.train_seconds - seconds_before + 1e-9));
-        }
-        if (!finish_epoch(&r, r.train_seconds - seconds_before, error))
-            goto fail;
-    }
-stop:
-    if (code == MMX_TRAIN_ERROR_INTERRUPTED) {
-        GError *e = NULL;
-        if (!save_checkpoint(&r, &e)) {
-            g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_FAILED,
-                        "interrupted, and the checkpoint could not be saved: %s", e->message);
-            g_error_free(e);
-            write_result(&r, "failed", (*error)->message, result, NULL);
-            teardown(&r);
-            return false;
-        }
-    }
-    if (r.opts && r.opts->progress == MMX_PROGRESS_BAR)
-        fprintf(stderr, "\r\033[K");
-    if (code < 0) {
-        g_autofree char *final = out_path(&r, "final.safetensors");
-        json_t *meta = checkpoint_meta(&r);
-        bool saved = final == NULL || mmx_model_save(r.model, final, NULL, meta, error);
-        json_decref(meta);
-        if (!saved || !write_result(&r, status, NULL, result, error)) {
-            teardown(&r);
-            return false;
-        }
-        teardown(&r);
-        return true;
-    }
-    write_result(&r, status, reason, result, NULL);
-    bool have_ckpt = r.ckpt && g_file_test(r.ckpt, G_FILE_TEST_EXISTS);
-    g_set_error(error, MMX_TRAIN_ERROR, code, "%s%s%s", reason,
-                have_ckpt ? code == MMX_TRAIN_ERROR_DIVERGED ? "; the last good checkpoint is "
-                                                             : "; checkpoint saved in "
-                          : "",
-                have_ckpt ? r.ckpt : "");
     teardown(&r);
-    return false;
-fail: {
-    /* A failure once training has started (a kernel's error, a full disk) is a runtime
-     * failure whatever module reported it; the last checkpoint is still the last good
-     * state (it is replaced only by a complete new one). */
-    g_autofree char *msg = g_strdup((*error)->message);
-    write_result(&r, "failed", msg, result, NULL);
-    bool have_ckpt = r.ckpt && g_file_test(r.ckpt, G_FILE_TEST_EXISTS);
-    g_clear_error(error);
-    g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_FAILED, "%s%s%s", msg,
-                have_ckpt ? "; the last checkpoint is " : "", have_ckpt ? r.ckpt : "");
-    teardown(&r);
-    return false;
-}
+    return ok;
 }

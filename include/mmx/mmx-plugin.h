@@ -40,7 +40,8 @@
  * ones it was built with. Value types that travel in arrays (mmx_shape,
  * mmx_attr_value, mmx_param_info) have a frozen layout and are never extended: new
  * information arrives in new fields of the structs that carry them. Arrays of
- * descriptors are arrays of pointers, so descriptors can grow.
+ * descriptors are arrays of pointers, so descriptors can grow. 1.1 appended
+ * mmx_op_desc.flags and .node_flags (the op flags, for fusion).
  */
 #ifndef MMX_PLUGIN_H
 #define MMX_PLUGIN_H
@@ -53,7 +54,7 @@ extern "C" {
 #endif
 
 #define MMX_PLUGIN_ABI_MAJOR 1
-#define MMX_PLUGIN_ABI_MINOR 0
+#define MMX_PLUGIN_ABI_MINOR 1
 
 /* The entry symbol's name for this major version. */
 #define MMX_PLUGIN_ENTRY_NAME "mmx_plugin_entry_v1"
@@ -335,6 +336,66 @@ typedef enum mmx_input_role {
 #define MMX_MAX_INPUTS 4
 #define MMX_MAX_PARAMS 8
 
+/* ---------------------------------------------------------------------------------------
+ * Op flags (ABI 1.1): promises about an op's arithmetic that let the host fuse it
+ *
+ * The executor fuses a producer's bias with the elementwise op or residual add that reads
+ * its output: it runs the producer without its bias, then one pass over the output that
+ * adds the bias and calls the consumer's own kernel on cache-sized tiles. Fused and
+ * unfused runs must give the same bits, so each flag is an exact contract on what the
+ * op's kernels compute, not a hint; a kernel that breaks it makes MMX_FUSE=0 change the
+ * results. An op that sets no flags, or was built for ABI 1.0 (its struct_size does not
+ * reach the field), never fuses. Where the host fuses is its own decision (it also checks
+ * the graph: a producer output read by one node only, a bias not tied, ...).
+ * ------------------------------------------------------------------------------------ */
+
+/* Rows per chunk of a bias gradient summed over rows (MMX_OP_BIAS_EPILOGUE). A reduction's
+ * bits depend on its order; host and op sum the same gradient (the fused pass, or the op's
+ * own backward) and must agree on the order, so the grain is part of the ABI. */
+#define MMX_ROW_GRAIN 256
+
+/* The host cuts an elementwise op's tensor only at multiples of this many elements
+ * (MMX_OP_ELEMENTWISE). */
+#define MMX_ELEMENTWISE_ALIGN 16
+
+/* Elementwise. The op has exactly one input, no parameters, an output of the input's
+ * shape, and needs no workspace or saved buffer. Forward out[i] is a function of in[i]
+ * and the attributes alone; backward grad_in[i] of in[i], out[i], grad_out[i] and the
+ * attributes alone (no RNG, nothing that depends on i). The host may then instantiate the
+ * op on the shape [1] with a node's attributes and call its kernels with batch = n on any
+ * n contiguous elements of the tensor: a range that starts at a multiple of
+ * MMX_ELEMENTWISE_ALIGN elements and ends at one or at the tensor's end. Every element must
+ * get the same bits in every such cut as in the whole-tensor call. A vector loop whose
+ * width divides 16, run from the range's start, with a scalar loop for the rest, meets
+ * this even where its vector and scalar code round differently. */
+#define MMX_OP_ELEMENTWISE 0x1u
+
+/* A channel bias that can be split off as an epilogue. The op has a BOOL attribute "bias"
+ * and a parameter "bias". With "bias": false the node has the same output shape, the same
+ * other parameters, the bias parameter absent (rank 0) and no larger saved buffer, and
+ * its forward writes P, the product the biased op adds its bias to. With the bias, the
+ * output is rows of C floats (C its last dimension), the bias has shape [C] and
+ * out[r][c] = P[r][c] + bias[c], one float add. Backward, with the bias or without, gives
+ * the same input and other parameter gradients, never reads `out` (after a fused forward
+ * it holds P), and with the bias adds into grad bias, per chunk of MMX_ROW_GRAIN rows (all
+ * samples' rows in order), a partial per column summed over the chunk's rows in order
+ * starting from 0.0f, the chunk partials added in chunk order: the host may sum it so
+ * itself and run the backward without the bias. */
+#define MMX_OP_BIAS_EPILOGUE 0x2u
+
+/* A row bias that can be split off as an epilogue: as MMX_OP_BIAS_EPILOGUE, but on an
+ * output [R, C] per sample with a bias of shape [R] and out[r][c] = P[r][c] + bias[r],
+ * and with no promise on the order of the bias gradient: the host never sums it itself,
+ * it runs the op's own backward with the bias on. */
+#define MMX_OP_ROW_BIAS_EPILOGUE 0x4u
+
+/* A residual add. The op takes two inputs of the output's shape, has no parameters and
+ * needs no workspace or saved buffer; forward out[i] = in[0][i] + in[1][i], one float add;
+ * backward copies grad_out into grad_in[0] and grad_in[1] unchanged. The host may then
+ * add a producer's bias in the same pass, and let an input's gradient share the output's
+ * buffer instead of running the backward. */
+#define MMX_OP_RESIDUAL_ADD 0x8u
+
 typedef struct mmx_op_desc {
     uint32_t struct_size;
     const char *name; /* "gelu", "attention.scores"; third parties use "<plugin>.<op>" */
@@ -367,6 +428,16 @@ typedef struct mmx_op_desc {
      * runs its gradient and ISA checks on each, and on variants whose last dimension is
      * changed to sizes that hit vector tails. At least one example is required. */
     const char *const *examples;
+
+    /* ABI 1.1: the host reads these only when struct_size reaches them. */
+
+    /* MMX_OP_* flags: every promise some node of this op keeps; 0: none (never fuses). */
+    uint32_t flags;
+
+    /* The MMX_OP_* flags one node keeps (called after infer), for an op whose promises
+     * depend on its attributes (linear: a channel or a row bias by its axis); the host
+     * uses node_flags(node) & flags. NULL: every node keeps all of flags. */
+    uint32_t (*node_flags)(const mmx_node *node);
 } mmx_op_desc;
 
 typedef struct mmx_plugin_desc {

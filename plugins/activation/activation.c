@@ -458,7 +458,7 @@ static const mmx_attr_desc softmax_temperature = {.struct_size = sizeof(mmx_attr
                                                   .max = 1e4};
 static const mmx_attr_desc *const softmax_attrs[] = {&softmax_axis, &softmax_temperature};
 
-#define ACT_OP(op, docline, attrs_array, n_attr)                                                   \
+#define ACT_OP(op, docline, attrs_array, n_attr, op_flags)                                         \
     static const mmx_op_desc op##_op = {.struct_size = sizeof(mmx_op_desc),                        \
                                         .name = #op,                                               \
                                         .op_version = 1,                                           \
@@ -471,7 +471,8 @@ static const mmx_attr_desc *const softmax_attrs[] = {&softmax_axis, &softmax_tem
                                         .cost = op##_cost,                                         \
                                         .n_kernels = sizeof op##_kernels / sizeof op##_kernels[0], \
                                         .kernels = op##_kernels,                                   \
-                                        .examples = op##_examples};
+                                        .examples = op##_examples,                                 \
+                                        .flags = op_flags};
 
 static const char *const identity_examples[] = {"{\"inputs\": [\"5x5:7\"]}", NULL};
 static const char *const relu_examples[] = {"{\"inputs\": [\"5x5:7\"]}", "{\"inputs\": [[3, 37]]}", NULL};
@@ -488,11 +489,15 @@ static const char *const softmax_examples[] = {
     "{\"inputs\": [[37]]}",
     NULL};
 
-ACT_OP(identity, "y = x", NULL, 0)
-ACT_OP(relu, "y = max(x, 0)", NULL, 0)
-ACT_OP(gelu, "y = x * Phi(x) (Hendrycks & Gimpel 2016); erf or tanh form", gelu_attrs, 1)
-ACT_OP(sigmoid, "y = 1 / (1 + exp(-x))", NULL, 0)
-ACT_OP(silu, "y = x * sigmoid(x) (SiLU / swish)", NULL, 0)
+/* The maps compute each element on its own (MMX_OP_ELEMENTWISE): identity copies, the
+ * others run vector bodies of 8 or 16 from the start of a call's range and a scalar tail.
+ * Softmax reduces: no flag. */
+ACT_OP(identity, "y = x", NULL, 0, MMX_OP_ELEMENTWISE)
+ACT_OP(relu, "y = max(x, 0)", NULL, 0, MMX_OP_ELEMENTWISE)
+ACT_OP(gelu, "y = x * Phi(x) (Hendrycks & Gimpel 2016); erf or tanh form", gelu_attrs, 1,
+       MMX_OP_ELEMENTWISE)
+ACT_OP(sigmoid, "y = 1 / (1 + exp(-x))", NULL, 0, MMX_OP_ELEMENTWISE)
+ACT_OP(silu, "y = x * sigmoid(x) (SiLU / swish)", NULL, 0, MMX_OP_ELEMENTWISE)
 
 static const mmx_op_desc softmax_op = {
     .struct_size = sizeof(mmx_op_desc),

@@ -125,9 +125,9 @@ const conv_simd conv_simd_scalar = {dw_rows_scalar, dw_wgrad_scalar, add_row_sca
 enum { INIT_TRUNC_NORMAL, INIT_TORCH };
 static const char *const init_choices[] = {"trunc_normal", "torch", NULL};
 
-/* Rows per chunk of conv2d's bias-gradient reduction; the most chunks a depthwise weight
- * gradient is cut into (over samples). Both fix the summation order. */
-#define ROW_GRAIN 256
+/* The most chunks a depthwise weight gradient is cut into (over samples): it fixes the
+ * summation order. conv2d's bias gradient is summed per chunk of MMX_ROW_GRAIN rows, the
+ * order MMX_OP_BIAS_EPILOGUE promises (mmx-plugin.h). */
 #define DW_MAX_CHUNKS 32
 /* Bytes of im2col columns conv2d builds at a time (whole samples, at least one). */
 #define COL_BYTES ((size_t)8 << 20)
@@ -479,7 +479,7 @@ c2_ws_of(const c2_geom *g, int64_t batch)
         L.chunk = 1;
     if (L.chunk > batch)
         L.chunk = batch;
-    L.bias_chunks = (batch * g->P + ROW_GRAIN - 1) / ROW_GRAIN;
+    L.bias_chunks = (batch * g->P + MMX_ROW_GRAIN - 1) / MMX_ROW_GRAIN;
     size_t wsize = round16((size_t)(g->O * g->K));
     size_t at = 0;
     L.wp = at;
@@ -579,7 +579,7 @@ job_c2_bias_grad(void *arg, int64_t begin, int64_t end)
 {
     const c2_job *j = arg;
     j->v->sum_rows(j->gy + begin * j->g->O, end - begin, j->g->O,
-                   j->bpart + (begin / ROW_GRAIN) * j->g->O);
+                   j->bpart + (begin / MMX_ROW_GRAIN) * j->g->O);
     return MMX_OK;
 }
 
@@ -700,7 +700,7 @@ c2_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const conv_simd *v)
     if (gw)
         c2_repack(&g, gw, ws + L.gwp, 1, c2_wgrad_transposed(&g));
     if (gb) {
-        st = h->parallel_for(ctx, a->batch * g.P, ROW_GRAIN, job_c2_bias_grad, &j);
+        st = h->parallel_for(ctx, a->batch * g.P, MMX_ROW_GRAIN, job_c2_bias_grad, &j);
         for (int64_t c = 0; c < L.bias_chunks && st == MMX_OK; c++)
             v->add(gb, j.bpart + c * g.O, g.O);
     }
@@ -895,7 +895,7 @@ static const char *const dwconv1d_examples[] = {
     "{\"attrs\": {\"kernel\": 4, \"causal\": true, \"dilation\": 2}, \"inputs\": [[10, 5]]}",
     "{\"attrs\": {\"kernel\": 2, \"bias\": false}, \"inputs\": [\"3x3:37\"]}", NULL};
 
-#define CONV_OP(nm, docline, n_attr, buf, cst)                                                     \
+#define CONV_OP(nm, docline, n_attr, buf, cst, op_flags)                                           \
     static const mmx_op_desc nm##_op = {.struct_size = sizeof(mmx_op_desc),                        \
                                         .name = #nm,                                               \
                                         .op_version = 1,                                           \
@@ -911,14 +911,15 @@ static const char *const dwconv1d_examples[] = {
                                         .cost = cst,                                               \
                                         .n_kernels = 3,                                            \
                                         .kernels = nm##_kernels,                                   \
-                                        .examples = nm##_examples};
+                                        .examples = nm##_examples,                                 \
+                                        .flags = op_flags};
 
 CONV_OP(conv2d, "dense 2-D convolution on a token grid (stride, padding, groups); im2col + sgemm",
-        C2_N_ATTRS, conv2d_buffer_sizes, conv2d_cost)
+        C2_N_ATTRS, conv2d_buffer_sizes, conv2d_cost, MMX_OP_BIAS_EPILOGUE)
 CONV_OP(dwconv2d, "depthwise k x k convolution (odd k, dilation, 'same' padding) on a token grid",
-        DW2_N_ATTRS, dw_buffer_sizes_2d, dw_cost_2d)
+        DW2_N_ATTRS, dw_buffer_sizes_2d, dw_cost_2d, 0) /* its sum starts from the bias */
 CONV_OP(dwconv1d, "depthwise convolution along the token sequence ('same' or causal padding)",
-        DW1_N_ATTRS, dw_buffer_sizes_1d, dw_cost_1d)
+        DW1_N_ATTRS, dw_buffer_sizes_1d, dw_cost_1d, 0)
 
 static const mmx_op_desc *const ops[] = {&conv2d_op, &dwconv2d_op, &dwconv1d_op};
 

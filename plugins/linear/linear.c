@@ -84,9 +84,9 @@ enum { P_WEIGHT, P_BIAS };
 enum { AXIS_CHANNEL, AXIS_TOKEN };
 enum { INIT_TRUNC_NORMAL, INIT_TORCH, INIT_XAVIER };
 
-/* Rows per chunk of the channel-axis bias-gradient reduction, and the most chunks the
- * token-axis weight gradient is cut into (over samples). Both fix the summation order. */
-#define ROW_GRAIN 256
+/* The most chunks the token-axis weight gradient is cut into (over samples): it fixes the
+ * summation order. The channel-axis bias gradient is summed per chunk of MMX_ROW_GRAIN
+ * rows, the order MMX_OP_BIAS_EPILOGUE promises (mmx-plugin.h). */
 #define TOKEN_MAX_CHUNKS 16
 
 typedef struct lin_geom {
@@ -137,8 +137,8 @@ ws_layout(const lin_geom *g, int64_t batch)
     size_t at = 0;
     if (!g->token) {
         int64_t rows = batch * g->other;
-        L.grain = ROW_GRAIN;
-        L.n_chunks = (rows + ROW_GRAIN - 1) / ROW_GRAIN;
+        L.grain = MMX_ROW_GRAIN;
+        L.n_chunks = (rows + MMX_ROW_GRAIN - 1) / MMX_ROW_GRAIN;
         L.bpart = at;
         if (g->has_bias)
             at += round16((size_t)(L.n_chunks * g->out));
@@ -211,7 +211,7 @@ job_add_col(void *arg, int64_t begin, int64_t end)
     return MMX_OK;
 }
 
-/* Channel axis: chunk c of ROW_GRAIN rows of gy summed into bpart[c]. */
+/* Channel axis: chunk c of MMX_ROW_GRAIN rows of gy summed into bpart[c]. */
 static int
 job_bias_rows(void *arg, int64_t begin, int64_t end)
 {
@@ -575,6 +575,14 @@ static const char *const linear_examples[] = {
     "\"inputs\": [\"2x3:5\"]}",
     NULL};
 
+/* A channel bias on the channel axis, a row bias ([out], one per token row) on the token
+ * axis: both split off as the promises of mmx-plugin.h say (backward never reads out). */
+static uint32_t
+linear_node_flags(const mmx_node *node)
+{
+    return geom_of(node).token ? MMX_OP_ROW_BIAS_EPILOGUE : MMX_OP_BIAS_EPILOGUE;
+}
+
 static const mmx_op_desc linear_op = {
     .struct_size = sizeof(mmx_op_desc),
     .name = "linear",
@@ -592,7 +600,9 @@ static const mmx_op_desc linear_op = {
     .cost = linear_cost,
     .n_kernels = sizeof linear_kernels / sizeof linear_kernels[0],
     .kernels = linear_kernels,
-    .examples = linear_examples};
+    .examples = linear_examples,
+    .flags = MMX_OP_BIAS_EPILOGUE | MMX_OP_ROW_BIAS_EPILOGUE,
+    .node_flags = linear_node_flags};
 
 static const mmx_op_desc *const ops[] = {&linear_op};
 

@@ -1157,7 +1157,8 @@ static const char *const select_token_examples[] = {
 
 /* ---- descriptors ---- */
 
-#define TENSOR_OP(op, docline, n_in, attrs_array, n_attr, params_array, n_param, buffers)          \
+#define TENSOR_OP(op, docline, n_in, attrs_array, n_attr, params_array, n_param, buffers,         \
+                  op_flags)                                                                        \
     static const mmx_op_desc op##_op = {.struct_size = sizeof(mmx_op_desc),                        \
                                         .name = #op,                                               \
                                         .op_version = 1,                                           \
@@ -1173,29 +1174,31 @@ static const char *const select_token_examples[] = {
                                         .cost = op##_cost,                                         \
                                         .n_kernels = sizeof op##_kernels / sizeof op##_kernels[0], \
                                         .kernels = op##_kernels,                                   \
-                                        .examples = op##_examples};
+                                        .examples = op##_examples,                                 \
+                                        .flags = op_flags};
 
+/* add is the residual add of MMX_OP_RESIDUAL_ADD: a[i] + b[i], a backward that copies. */
 TENSOR_OP(add, "y = a + b, elementwise (the residual connection); FLOPs 1 per element", 2, NULL, 0,
-          NULL, 0, NULL)
-TENSOR_OP(mul, "y = a * b, elementwise (gating); FLOPs 1 per element", 2, NULL, 0, NULL, 0, NULL)
+          NULL, 0, NULL, MMX_OP_RESIDUAL_ADD)
+TENSOR_OP(mul, "y = a * b, elementwise (gating); FLOPs 1 per element", 2, NULL, 0, NULL, 0, NULL, 0)
 TENSOR_OP(layer_scale, "y = gamma * x with a learned per-channel gamma [C] (CaiT, ConvNeXt)", 1,
-          layer_scale_attrs, 1, layer_scale_params, 1, layer_scale_buffers)
+          layer_scale_attrs, 1, layer_scale_params, 1, layer_scale_buffers, 0)
 TENSOR_OP(pos_embed, "y = x + P with a learned position embedding P of the input's shape", 1, NULL,
-          0, pos_embed_params, 1, NULL)
+          0, pos_embed_params, 1, NULL, 0)
 TENSOR_OP(drop_path,
           "stochastic depth: training drops whole samples with probability rate and scales "
           "the kept ones by 1/(1 - rate); identity in eval",
-          1, drop_attrs, 1, NULL, 0, drop_path_buffers)
+          1, drop_attrs, 1, NULL, 0, drop_path_buffers, 0)
 TENSOR_OP(dropout,
           "training zeroes each element with probability rate and scales the kept ones by "
           "1/(1 - rate); identity in eval",
-          1, drop_attrs, 1, NULL, 0, dropout_buffers)
-TENSOR_OP(split, "the index-th of parts equal channel slices", 1, split_attrs, 2, NULL, 0, NULL)
-TENSOR_OP(concat, "[a, b] along channels (the other dims must match)", 2, NULL, 0, NULL, 0, NULL)
+          1, drop_attrs, 1, NULL, 0, dropout_buffers, 0)
+TENSOR_OP(split, "the index-th of parts equal channel slices", 1, split_attrs, 2, NULL, 0, NULL, 0)
+TENSOR_OP(concat, "[a, b] along channels (the other dims must match)", 2, NULL, 0, NULL, 0, NULL, 0)
 TENSOR_OP(reshape, "the same per-sample elements with a new shape and optional token grid", 1,
-          reshape_attrs, 2, NULL, 0, NULL)
+          reshape_attrs, 2, NULL, 0, NULL, 0)
 TENSOR_OP(select_token, "[N, C] -> [C]: one token (a class token, or the last of a sequence)", 1,
-          select_token_attrs, 1, NULL, 0, NULL)
+          select_token_attrs, 1, NULL, 0, NULL, 0)
 
 static const mmx_op_desc *const ops[] = {
     &add_op,     &mul_op,   &layer_scale_op, &pos_embed_op, &drop_path_op,

@@ -23,7 +23,7 @@ START_TEST(test_help_and_usage)
     ck_assert_contains(err, "mmx plugins: Unknown option --frobnicate");
     g_free(out);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"version", NULL}, &out, NULL), 0);
-    ck_assert_contains(out, "plugin ABI 1.0");
+    ck_assert_contains(out, "plugin ABI 1.1");
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-/* test-abi.c: freezes the layout of the released plugin ABI (1.0) on LP64.
+/* test-abi.c: freezes the layout of the released plugin ABI (1.0, 1.1) on LP64.
  *
  * A plugin built against ABI 1.0 reads these offsets forever. If this test fails you
  * moved or resized a released field: append new fields at the end of the struct instead
@@ -130,9 +130,26 @@ START_TEST(test_released_layout)
 }
 END_TEST
 
+/* 1.1: the op flags appended to mmx_op_desc, and the constants their contracts name (a
+ * plugin compiled against 1.1 sums its bias gradient in chunks of MMX_ROW_GRAIN rows). */
+START_TEST(test_released_layout_1_1)
+{
+    OFF(mmx_op_desc, flags, 128);
+    OFF(mmx_op_desc, node_flags, 136);
+    SIZE(mmx_op_desc, 144);
+    ck_assert_int_eq(MMX_OP_ELEMENTWISE, 0x1);
+    ck_assert_int_eq(MMX_OP_BIAS_EPILOGUE, 0x2);
+    ck_assert_int_eq(MMX_OP_ROW_BIAS_EPILOGUE, 0x4);
+    ck_assert_int_eq(MMX_OP_RESIDUAL_ADD, 0x8);
+    ck_assert_int_eq(MMX_ROW_GRAIN, 256);
+    ck_assert_int_eq(MMX_ELEMENTWISE_ALIGN, 16);
+}
+END_TEST
+
 START_TEST(test_versions)
 {
     ck_assert_int_eq(MMX_PLUGIN_ABI_MAJOR, 1);
+    ck_assert_int_eq(MMX_PLUGIN_ABI_MINOR, 1);
     ck_assert_str_eq(MMX_PLUGIN_ENTRY_NAME, "mmx_plugin_entry_v1");
     const mmx_host *host = mmx_host_get();
     ck_assert_int_eq(host->struct_size, sizeof(mmx_host));
@@ -171,6 +188,7 @@ main(void)
     Suite *s = suite_create("abi");
     TCase *tc = tcase_create("layout");
     tcase_add_test(tc, test_released_layout);
+    tcase_add_test(tc, test_released_layout_1_1);
     tcase_add_test(tc, test_versions);
     tcase_add_test(tc, test_status_and_isa_names);
     suite_add_tcase(s, tc);

@@ -2,7 +2,9 @@
  * it must not; every fused path against the unfused composition, bit for bit (outputs,
  * loss, every parameter gradient, which carry every input gradient back to the stem, and
  * batch-norm statistics), at each ISA level, on odd sizes that hit vector tails, several
- * bias-gradient chunks and partial tiles; and zoo specs trained a few steps both ways. */
+ * bias-gradient chunks and partial tiles; and zoo specs trained a few steps both ways.
+ * What fuses comes from the op flags alone: a third-party op that sets them fuses, one
+ * without them (or built for ABI 1.0) does not. */
 #include <math.h>
 #include <string.h>
 
@@ -221,6 +223,61 @@ START_TEST(test_fused_equals_unfused_bitwise)
 }
 END_TEST
 
+/* The same relu three times from a fixture plugin (tests/fixtures/fixture-fuse-flags.c):
+ * with MMX_OP_ELEMENTWISE after the stem, without flags and as an ABI 1.0 descriptor
+ * (its flag lies past its struct_size) in the blocks, each after a biased linear. */
+static const char *const spec_flags =
+    "{\"mmx\": 1, \"name\": \"fuse-flags\", \"plugins\": [\"fuse_flags\"],"
+    " \"input\": {\"shape\": [6, 6, 3], \"classes\": 5},"
+    " \"stem\": [{\"op\": \"linear\", \"out\": 13, \"init\": \"torch\"},"
+    "            {\"op\": \"fuse_flags.relu\"}],"
+    " \"blocks\": [{\"norm\": {\"op\": \"layernorm\"}, \"mixer\": {\"value\": ["
+    "   {\"op\": \"linear\", \"out\": 37, \"init\": \"torch\"},"
+    "   {\"op\": \"fuse_flags.relu_noflags\"},"
+    "   {\"op\": \"linear\", \"out\": 37, \"init\": \"torch\"},"
+    "   {\"op\": \"fuse_flags.relu_v10\"},"
+    "   {\"op\": \"linear\", \"out\": 13, \"bias\": false}]}}],"
+    " \"head\": [{\"op\": \"mean_tokens\"}, {\"op\": \"linear\", \"out\": 5}]}";
+
+static void
+load_flags(fixture *f)
+{
+    f->reg = mmx_test_registry();
+    g_autofree char *path = mmx_test_fixture("fuse-flags");
+    g_autoptr(GError) error = NULL;
+    ck_assert_msg(mmx_registry_load(f->reg, path, &error), "%s", error ? error->message : "");
+    json_t *doc = json_loads(spec_flags, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    f->spec = mmx_spec_load_json(f->reg, doc, "fuse-flags.json", NULL, &error);
+    json_decref(doc);
+    ck_assert_msg(f->spec != NULL, "%s", error ? error->message : "");
+    f->graph = mmx_graph_new(f->spec, &error);
+    ck_assert_msg(f->graph != NULL, "%s", error ? error->message : "");
+}
+
+START_TEST(test_flags_decide_what_fuses)
+{
+    fixture f;
+    load_flags(&f);
+    g_autoptr(GArray) train = mmx_fusion_plan(f.graph, true);
+    g_autofree char *got = fusions_text(f.graph, train);
+    ck_assert_str_eq(got, "bias+activation stem.0 -> stem.1\n"
+                          "residual-gradient - -> blocks.0.residual (shared 3)\n");
+    unload(&f);
+}
+END_TEST
+
+/* The third-party op's fusion gives the unfused bits, like the shipped ones. */
+START_TEST(test_flags_fused_equals_unfused_bitwise)
+{
+    fixture f;
+    load_flags(&f);
+    const int64_t batches[] = {16, 7};
+    assert_same_bits(&f, 16, batches, 2);
+    unload(&f);
+}
+END_TEST
+
 /* mmx info lists the plan, and nothing under MMX_FUSE=0. */
 START_TEST(test_info_lists_fusions)
 {
@@ -295,6 +352,8 @@ main(void)
     tcase_add_test(tc, test_planner_fuses_what_it_may);
     tcase_add_test(tc, test_planner_leaves_what_it_may_not);
     tcase_add_test(tc, test_fused_equals_unfused_bitwise);
+    tcase_add_test(tc, test_flags_decide_what_fuses);
+    tcase_add_test(tc, test_flags_fused_equals_unfused_bitwise);
     tcase_add_test(tc, test_info_lists_fusions);
     tcase_add_loop_test(tc, test_zoo_trains_the_same_fused, 0, 3);
     suite_add_tcase(s, tc);

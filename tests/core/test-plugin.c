@@ -49,7 +49,7 @@ END_TEST
 START_TEST(test_descriptor_abi_mismatch)
 {
     assert_refused("desc-abi", MMX_PLUGIN_ERROR_ABI,
-                   "its descriptor says plugin ABI 2.0, but this mmx loads ABI 1.0");
+                   "its descriptor says plugin ABI 2.0, but this mmx loads ABI 1.1");
 }
 END_TEST
 

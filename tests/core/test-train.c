@@ -4,6 +4,7 @@
  * codes. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test-util.h"
 
@@ -203,6 +204,36 @@ START_TEST(test_divergence_stops_cleanly)
 }
 END_TEST
 
+/* An interruption whose checkpoint cannot be written is a failure: result.json and the
+ * error say so, and the error points at no checkpoint. (The temporary file the checkpoint
+ * is written through is a directory here.) */
+START_TEST(test_interrupt_without_checkpoint_fails)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *blocker =
+        g_strdup_printf("%s/checkpoint.safetensors.tmp.%d", dir, (int)getpid());
+    ck_assert_int_eq(g_mkdir_with_parents(blocker, 0755), 0);
+    setup s;
+    setup_load(&s, NULL);
+    mmx_train_options opts = {.out_dir = dir, .stop_after_steps = 5};
+    json_t *result = NULL;
+    g_autoptr(GError) error = NULL;
+    ck_assert(!mmx_train_run(s.spec, s.graph, &s.cfg, &opts, &result, &error));
+    ck_assert_int_eq(error->code, MMX_TRAIN_ERROR_FAILED);
+    ck_assert_contains(error->message, "interrupted, and the checkpoint could not be saved: ");
+    ck_assert_contains(error->message, "checkpoint.safetensors");
+    ck_assert(strstr(error->message, "checkpoint saved in") == NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "status")), "failed");
+    ck_assert_str_eq(json_string_value(json_object_get(result, "reason")), error->message);
+    json_decref(result);
+    g_autofree char *rp = g_build_filename(dir, "result.json", NULL);
+    json_t *saved = mmx_json_read(rp, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(saved, "status")), "failed");
+    json_decref(saved);
+    setup_free(&s);
+}
+END_TEST
+
 START_TEST(test_cli_train_eval_bench)
 {
     g_autofree char *dir = mmx_test_tmpdir();
@@ -258,6 +289,7 @@ main(void)
     tcase_add_test(tc, test_resume_is_exact);
     tcase_add_test(tc, test_resume_refuses_other_settings);
     tcase_add_test(tc, test_divergence_stops_cleanly);
+    tcase_add_test(tc, test_interrupt_without_checkpoint_fails);
     tcase_add_test(tc, test_cli_train_eval_bench);
     suite_add_tcase(s, tc);
     return mmx_test_run(s);
