@@ -1,4 +1,5 @@
-/* test-cli.c: the mmx binary: dispatch, help, exit codes, `mmx plugins` in both forms.
+/* test-cli.c: the mmx binary: dispatch, help, exit codes, `mmx plugins` in both forms,
+ * tools/demo.
  * Later commands add their own CLI cases in their suites. */
 #include <string.h>
 
@@ -207,6 +208,46 @@ START_TEST(test_check_plugin_json)
 }
 END_TEST
 
+/* tools/demo (what `tools/bootstrap demo` runs) on a one-trial sweep of the synthetic set:
+ * the sweep, then the report, whose table is printed once. */
+START_TEST(test_demo_prints_report_once)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *mini = mmx_test_data_path("specs/train/mini.json");
+    g_autofree char *text = NULL;
+    ck_assert(g_file_get_contents(mini, &text, NULL, NULL));
+    json_t *base = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(base);
+    json_object_set_new(base, "train",
+                        json_pack("{ss si si}", "data", "synthetic:256:128", "epochs", 1,
+                                  "batch", 64));
+    g_autofree char *base_path = g_build_filename(dir, "base.json", NULL);
+    ck_assert_int_eq(json_dump_file(base, base_path, 0), 0);
+    json_decref(base);
+    g_autofree char *sweep = g_build_filename(dir, "sweep.json", NULL);
+    ck_assert(g_file_set_contents(
+        sweep, "{\"mmx_sweep\": 1, \"name\": \"tiny\", \"base\": \"base.json\", \"seeds\": [0]}",
+        -1, NULL));
+    g_autofree char *out_dir = g_build_filename(dir, "out", NULL);
+    g_autofree char *demo = mmx_test_source_path("tools/demo");
+    const char *argv[] = {"bash", demo, g_getenv("MMX_BUILD_ROOT"), out_dir, sweep, NULL};
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+    g_autoptr(GError) error = NULL;
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               &err, &status, &error),
+                  "%s", error ? error->message : "");
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "tools/demo failed:\n%s\n%s", out, err);
+    ck_assert_contains(out, "sweep tiny: 1 of 1 trials finished");
+    const char *header = "| variant | seeds | test acc % (mean ± std) |";
+    const char *first = strstr(out, header);
+    ck_assert_msg(first != NULL, "no report table in:\n%s", out);
+    ck_assert_msg(strstr(first + 1, header) == NULL, "the table is printed twice:\n%s", out);
+    ck_assert_contains(out, "# Sweep report: tiny");
+    ck_assert_contains(out, "demo: report: ");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -221,5 +262,8 @@ main(void)
     tcase_add_test(check, test_check_plugin_exit_codes);
     tcase_add_test(check, test_check_plugin_json);
     suite_add_tcase(s, check);
+    TCase *demo = tcase_create("demo");
+    tcase_add_test(demo, test_demo_prints_report_once);
+    suite_add_tcase(s, demo);
     return mmx_test_run(s);
 }
