@@ -38,7 +38,7 @@ find_by_name(json_t *array, const char *name)
 }
 
 static json_t *
-plugins_json(const char *isa, const char *extra)
+plugins_json_status(const char *isa, const char *extra, int status)
 {
     if (isa)
         g_setenv("MMX_ISA", isa, TRUE);
@@ -46,11 +46,17 @@ plugins_json(const char *isa, const char *extra)
         g_unsetenv("MMX_ISA");
     g_autofree char *out = NULL;
     const char *args[] = {"plugins", "--json", extra ? "--plugin" : NULL, extra, NULL};
-    ck_assert_int_eq(mmx_test_run_mmx(args, &out, NULL), 0);
+    ck_assert_int_eq(mmx_test_run_mmx(args, &out, NULL), status);
     json_error_t jerr;
     json_t *root = json_loads(out, 0, &jerr);
     ck_assert_msg(root != NULL, "not JSON (%s): %s", jerr.text, out);
     return root;
+}
+
+static json_t *
+plugins_json(const char *isa, const char *extra)
+{
+    return plugins_json_status(isa, extra, 0);
 }
 
 static const char *
@@ -90,8 +96,9 @@ END_TEST
 
 START_TEST(test_plugins_bad_plugin_reported)
 {
+    /* A file named by --plugin that is refused is listed, and the exit status is 2. */
     g_autofree char *bad = mmx_test_fixture("abi2");
-    json_t *root = plugins_json(NULL, bad);
+    json_t *root = plugins_json_status(NULL, bad, 2);
     json_t *failures = json_object_get(root, "failures");
     ck_assert_int_eq(json_array_size(failures), 1);
     json_t *f = json_array_get(failures, 0);
@@ -100,11 +107,68 @@ START_TEST(test_plugins_bad_plugin_reported)
     ck_assert_ptr_nonnull(find_by_name(json_object_get(root, "plugins"), "activation"));
     json_decref(root);
 
-    g_autofree char *out = NULL;
-    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"plugins", "--plugin", bad, NULL}, &out, NULL), 0);
+    g_autofree char *out = NULL, *err = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"plugins", "--plugin", bad, NULL}, &out, &err), 2);
     ck_assert_contains(out, "plugin activation");
     ck_assert_contains(out, "1 plugin file refused:");
     ck_assert_contains(out, "abi2.so: built for plugin ABI 2");
+    g_autofree char *msg = g_strdup_printf("mmx plugins: --plugin %s: built for plugin ABI 2", bad);
+    ck_assert_contains(err, msg);
+    /* A plugin directory is a place to look: what it holds is listed, not fatal. */
+    g_autofree char *fixtures = g_path_get_dirname(bad);
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"plugins", "--plugin", fixtures, NULL}, &out, &err), 0);
+    ck_assert_contains(out, "abi2.so: built for plugin ABI 2");
+}
+END_TEST
+
+/* Every command that takes --plugin refuses a file it names that cannot be loaded: exit
+ * 2, the path and the reason, nothing run. */
+START_TEST(test_plugin_option_must_load)
+{
+    g_autofree char *small = mmx_test_data_path("specs/small.json");
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *sweep = g_build_filename(dir, "s.json", NULL);
+    g_autofree char *text = g_strdup_printf("{\"mmx_sweep\": 1, \"base\": \"%s\"}", small);
+    ck_assert(g_file_set_contents(sweep, text, -1, NULL));
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    const char *nope = "build/nope.so";
+    const char *const cases[][8] = {
+        {"plugins", NULL},
+        {"validate", small, NULL},
+        {"info", small, NULL},
+        {"train", small, "--out", run, "--quiet", NULL},
+        {"eval", small, "--weights", "w.safetensors", NULL},
+        {"bench", small, NULL},
+        {"sweep", sweep, "--out", run, "--dry-run", NULL},
+        {"check-plugin", "--all", "--quick", NULL},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *args[12] = {0};
+        size_t n = 0;
+        for (const char *const *a = cases[i]; *a; a++)
+            args[n++] = *a;
+        args[n++] = "--plugin";
+        args[n++] = nope;
+        g_autofree char *out = NULL, *err = NULL;
+        int rc = mmx_test_run_mmx(args, &out, &err);
+        ck_assert_msg(rc == 2, "mmx %s: exit %d\n%s", cases[i][0], rc, err);
+        g_autofree char *msg = g_strdup_printf(
+            "mmx %s: --plugin build/nope.so: No such file or directory (give the path of a "
+            "plugin file or of a directory of plugins)\n",
+            cases[i][0]);
+        ck_assert_contains(err, msg);
+        ck_assert(!g_file_test(run, G_FILE_TEST_EXISTS));
+    }
+    /* A file that is not a plugin: its reason. */
+    g_autofree char *abi2 = mmx_test_fixture("abi2");
+    g_autofree char *err = NULL;
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"validate", "--plugin", abi2, small, NULL}, NULL, &err),
+        2);
+    g_autofree char *msg = g_strdup_printf("mmx validate: --plugin %s: built for plugin ABI 2", abi2);
+    ck_assert_contains(err, msg);
 }
 END_TEST
 
@@ -256,6 +320,7 @@ main(void)
     tcase_add_test(tc, test_help_and_usage);
     tcase_add_test(tc, test_plugins_json_kernels);
     tcase_add_test(tc, test_plugins_bad_plugin_reported);
+    tcase_add_test(tc, test_plugin_option_must_load);
     tcase_add_test(tc, test_bad_isa_env_is_usage_error);
     suite_add_tcase(s, tc);
     TCase *check = tcase_create("check-plugin");

@@ -34,8 +34,13 @@ extern char **mmx_cli_plugin_paths;
     {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &mmx_cli_plugin_paths,                           \
      "Load this plugin file or directory first (repeatable)", "PATH"}
 
-/* A registry with the standard search, --plugin paths first. */
+/* A registry with the standard search, --plugin paths first (newly allocated). NULL when
+ * a --plugin file cannot be loaded or does not exist: each such path and its reason is
+ * then on stderr as "mmx CMD: --plugin PATH: reason", and the command exits 2. */
 mmx_registry *mmx_cli_registry(void);
+
+/* False when a --plugin file was refused by reg or does not exist, each printed as above. */
+bool mmx_cli_plugin_paths_loaded(const mmx_registry *reg);
 
 /* Prints "mmx CMD: message" on stderr and returns code. */
 int mmx_cli_fail(const char *cmd, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

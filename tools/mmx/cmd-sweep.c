@@ -302,6 +302,8 @@ mmx_cmd_sweep(int argc, char **argv)
     if (plan == NULL)
         return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "%s", error->message);
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     mmx_sweep_plan_measure(plan, mmx_graph_measure, reg);
 
     g_autofree char *out_rel =
