@@ -250,36 +250,10 @@ declare_plugin(vctx *v, const char *entry, const char *rptr)
         }
         return plugin_by_path(reg, full);
     }
-    const mmx_plugin *p = mmx_registry_find_plugin(reg, entry);
-    if (p)
-        return p;
-    g_auto(GStrv) dirs = mmx_registry_search_dirs(NULL);
-    g_autofree char *file = g_strconcat(entry, ".so", NULL);
-    for (char **d = dirs; *d; d++) {
-        g_autofree char *flat = g_build_filename(*d, file, NULL);
-        g_autofree char *nested = g_build_filename(*d, entry, file, NULL);
-        const char *found = g_file_test(flat, G_FILE_TEST_EXISTS)     ? flat
-                            : g_file_test(nested, G_FILE_TEST_EXISTS) ? nested
-                                                                      : NULL;
-        if (found == NULL)
-            continue;
-        if (!mmx_registry_load(reg, found, &error)) {
-            err(v, rptr, false, "plugin '%s' could not be loaded: %s", entry, error->message);
-            return NULL;
-        }
-        p = plugin_by_path(reg, found);
-        if (p && strcmp(mmx_plugin_name(p), entry) != 0) {
-            err(v, rptr, false, "%s holds plugin '%s', not '%s'", found, mmx_plugin_name(p), entry);
-            return NULL;
-        }
-        return p;
-    }
-    g_autofree char *where = g_strjoinv(", ", dirs);
-    err(v, rptr, false,
-        "plugin '%s' not found: looked for %s and %s/%s in %s (set "
-        "MMX_PLUGIN_PATH or give a path such as \"./%s\")",
-        entry, file, entry, file, where, file);
-    return NULL;
+    const mmx_plugin *p = mmx__registry_find_on_path(reg, entry, &error);
+    if (p == NULL)
+        err(v, rptr, false, "%s", error->message);
+    return p;
 }
 
 static void
