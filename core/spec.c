@@ -354,6 +354,31 @@ check_tie(vctx *v, const mmx_op *op, json_t *tie, const char *rptr)
     json_decref(list);
 }
 
+/* The pointer of the /plugins entry that would provide the op called name (PLUGIN.OP,
+ * the naming convention of plugin ops) when no plugin of that name was loaded: that
+ * entry's problem is already reported, and a guess at a shipped op would mislead.
+ * Newly allocated, or NULL. */
+static char *
+missing_plugin_entry(vctx *v, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (dot == NULL)
+        return NULL;
+    g_autofree char *plugin = g_strndup(name, (gsize)(dot - name));
+    g_autofree char *file = g_strconcat(plugin, ".so", NULL);
+    if (mmx_registry_find_plugin(v->spec->reg, plugin))
+        return NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(v->spec->resolved, "plugins"), i, e)
+    {
+        g_autofree char *base = json_is_string(e) ? g_path_get_basename(json_string_value(e)) : NULL;
+        if (base && (strcmp(json_string_value(e), plugin) == 0 || strcmp(base, file) == 0))
+            return mmx__pointer_index("/plugins", i);
+    }
+    return NULL;
+}
+
 static void
 check_op(vctx *v, json_t *obj, const char *rptr)
 {
@@ -372,7 +397,13 @@ check_op(vctx *v, json_t *obj, const char *rptr)
     const mmx_op *op = mmx_registry_find_op(v->spec->reg, n);
     if (op == NULL) {
         const char *hint = mmx_suggest(n, mmx_registry_op_names(v->spec->reg));
-        if (hint)
+        g_autofree char *missing = missing_plugin_entry(v, n);
+        if (missing)
+            err(v, np, false,
+                "op '%s' would come from plugin '%.*s', which was not loaded: fix the "
+                "problem reported at %s first",
+                n, (int)(strchr(n, '.') - n), n, missing);
+        else if (hint)
             err(v, np, false, "unknown op '%s' (did you mean '%s'?)", n, hint);
         else
             err(v, np, false,

@@ -262,7 +262,8 @@ good_spec(const char *dir)
 
 /* The plugin search of docs/cli.md: a spec's plugin name is found in a directory of
  * MMX_PLUGIN_PATH or one level down (DIR/build/NAME.so), not deeper; the not-found
- * message says exactly that and names a NAME.so that was refused. */
+ * message says exactly that and names a NAME.so that was refused; the ops of a missing
+ * plugin are said to be missing with it. */
 START_TEST(test_plugin_search)
 {
     g_autofree char *dir = mmx_test_tmpdir();
@@ -291,6 +292,13 @@ START_TEST(test_plugin_search)
         "search\")\n",
         spec, deep, builtin);
     ck_assert_contains(err, msg);
+    /* Its ops are not guessed at among the shipped ones. */
+    g_autofree char *follow = g_strdup_printf(
+        "%s:3:18: /stem/0/op: op 'good.copy' would come from plugin 'good', which was not "
+        "loaded: fix the problem reported at /plugins/0 first\n",
+        spec);
+    ck_assert_contains(err, follow);
+    ck_assert(strstr(err, "unknown op") == NULL);
     g_free(out);
     g_free(err);
     /* A file of that name that is refused is named, with its reason. */
