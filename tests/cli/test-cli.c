@@ -231,6 +231,48 @@ START_TEST(test_check_plugin_exit_codes)
 }
 END_TEST
 
+/* The kit's messages: a SIMD kernel that disagrees with a reference whose own gradients
+ * fail is not simply blamed; the backward check claims grad_param accumulation only for
+ * an op with parameters. */
+START_TEST(test_check_plugin_messages)
+{
+    g_autofree char *bad_ref = mmx_test_fixture("kit-bad-ref");
+    g_autofree char *out = NULL;
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"check-plugin", bad_ref, "--quick", NULL}, &out, NULL),
+        1);
+    ck_assert_contains(out, "badref.square gradients   FAIL  ");
+    if (strstr(out, "badref.square isa         SKIP") == NULL) /* a CPU without AVX2 */
+        ck_assert_contains(out, "\n              - the gradients check failed on the scalar "
+                                "reference square_scalar itself: this mismatch may come from "
+                                "the reference, not from the SIMD kernel; fix square_scalar's "
+                                "backward first, then run the kit again\n");
+    g_free(out);
+    out = NULL;
+    g_autofree char *bad_simd = mmx_test_fixture("kit-bad-simd");
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"check-plugin", bad_simd, "--quick", NULL}, &out, NULL),
+        1);
+    ck_assert(strstr(out, "may come from the reference") == NULL);
+    g_free(out);
+    out = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"check-plugin", "activation", "--op",
+                                                       "gelu", "--quick", NULL},
+                                      &out, NULL),
+                     0);
+    ck_assert_contains(out, "gelu     backward    PASS  grad_in overwritten, NULL gradients "
+                            "skipped; kernels ");
+    g_free(out);
+    out = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"check-plugin", "linear", "--op",
+                                                       "linear", "--quick", NULL},
+                                      &out, NULL),
+                     0);
+    ck_assert_contains(out, "linear   backward    PASS  grad_in overwritten, grad_param "
+                            "accumulated, NULL gradients skipped; kernels ");
+}
+END_TEST
+
 START_TEST(test_check_plugin_json)
 {
     g_autofree char *out = NULL;
@@ -326,6 +368,7 @@ main(void)
     TCase *check = tcase_create("check-plugin");
     tcase_add_test(check, test_check_plugin_exit_codes);
     tcase_add_test(check, test_check_plugin_json);
+    tcase_add_test(check, test_check_plugin_messages);
     suite_add_tcase(s, check);
     TCase *demo = tcase_create("demo");
     tcase_add_test(demo, test_demo_prints_report_once);
