@@ -3,6 +3,8 @@
  * Later commands add their own CLI cases in their suites. */
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "test-util.h"
 
 START_TEST(test_help_and_usage)
@@ -314,6 +316,57 @@ START_TEST(test_check_plugin_json)
 }
 END_TEST
 
+/* `mmx version --pkg-config-path`: refused from the build tree (its mmx-plugin.pc is not
+ * usable) with where an install puts it; an install staged with DESTDIR and then moved
+ * answers with the directory that holds its mmx-plugin.pc now. */
+START_TEST(test_version_pkg_config_path)
+{
+    g_autofree char *out = NULL, *err = NULL;
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"version", "--pkg-config-path", NULL}, &out, &err), 2);
+    g_autofree char *msg = g_strdup_printf(
+        "mmx version: this mmx runs from its build tree (%s), which holds no usable "
+        "mmx-plugin.pc: install it (meson install -C %s puts mmx-plugin.pc in ",
+        g_getenv("MMX_BUILD_ROOT"), g_getenv("MMX_BUILD_ROOT"));
+    ck_assert_contains(err, msg);
+    ck_assert_str_eq(out, "");
+    g_autofree char *meson = g_find_program_in_path("meson");
+    ck_assert_msg(meson != NULL, "meson is not on PATH");
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *stage = g_build_filename(dir, "stage", NULL);
+    const char *install[] = {meson, "install", "-C", g_getenv("MMX_BUILD_ROOT"), "--destdir",
+                             stage, "--no-rebuild", "--quiet", NULL};
+    int status = 0;
+    g_free(out);
+    g_free(err);
+    ck_assert(g_spawn_sync(NULL, (char **)install, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                           &status, NULL));
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "meson install: %s%s", out, err);
+    /* The staged prefix is the configured one under stage; move it elsewhere. */
+    g_autofree char *prefix = NULL;
+    g_autofree char *find = g_strdup_printf("find %s -path '*/bin/mmx' -type f", stage);
+    g_autofree char *found = NULL;
+    ck_assert(g_spawn_command_line_sync(find, &found, NULL, NULL, NULL));
+    g_strstrip(found);
+    ck_assert_msg(*found, "no bin/mmx under %s", stage);
+    g_autofree char *bindir = g_path_get_dirname(found);
+    prefix = g_path_get_dirname(bindir);
+    g_autofree char *moved = g_build_filename(dir, "moved", NULL);
+    ck_assert_int_eq(g_rename(prefix, moved), 0);
+    g_autofree char *exe = g_build_filename(moved, "bin", "mmx", NULL);
+    const char *ask[] = {exe, "version", "--pkg-config-path", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert(
+        g_spawn_sync(NULL, (char **)ask, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, NULL));
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "%s", err);
+    g_strchomp(out);
+    ck_assert_msg(g_str_has_prefix(out, moved) && g_str_has_suffix(out, "/pkgconfig"), "%s", out);
+    g_autofree char *pc = g_build_filename(out, "mmx-plugin.pc", NULL);
+    ck_assert_msg(g_file_test(pc, G_FILE_TEST_IS_REGULAR), "no %s", pc);
+}
+END_TEST
+
 /* tools/demo (what `tools/bootstrap demo` runs) on a one-trial sweep of the synthetic set:
  * the sweep, then the report, whose table is printed once. */
 START_TEST(test_demo_prints_report_once)
@@ -370,6 +423,9 @@ main(void)
     tcase_add_test(check, test_check_plugin_json);
     tcase_add_test(check, test_check_plugin_messages);
     suite_add_tcase(s, check);
+    TCase *version = tcase_create("version");
+    tcase_add_test(version, test_version_pkg_config_path);
+    suite_add_tcase(s, version);
     TCase *demo = tcase_create("demo");
     tcase_add_test(demo, test_demo_prints_report_once);
     suite_add_tcase(s, demo);
