@@ -367,6 +367,87 @@ START_TEST(test_version_pkg_config_path)
 }
 END_TEST
 
+/* `mmx init`: a commented starting spec that validates and trains, copies of zoo models
+ * with their name changed and nothing else, and no file overwritten. */
+START_TEST(test_init)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    ck_assert_int_eq(g_chdir(dir), 0);
+    g_autofree char *out = NULL, *err = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"init", "first", NULL}, &out, &err), 0);
+    ck_assert_contains(out, "wrote first.json: model 'first'");
+    ck_assert_contains(out, "next: mmx validate first.json;");
+    g_autofree char *text = NULL;
+    ck_assert(g_file_get_contents("first.json", &text, NULL, NULL));
+    ck_assert_contains(text, "\"doc\": \"Written by mmx init: ");
+    ck_assert_contains(text, "\"doc\": \"token mixing: ");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", "first.json", NULL}, &out, &err), 0);
+    ck_assert_contains(out, "first.json: valid model 'first': ");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", "first.json", "--data",
+                                                       "synthetic:256:64", "--epochs", "1",
+                                                       "--out", "run", "--quiet", NULL},
+                                      &out, &err),
+                     0);
+    ck_assert(g_file_test("run/result.json", G_FILE_TEST_IS_REGULAR));
+    /* Never overwritten. */
+    g_free(out);
+    g_free(err);
+    ck_assert(g_file_set_contents("first.json", "mine", -1, NULL));
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"init", "first", NULL}, &out, &err), 2);
+    ck_assert_str_eq(err, "mmx init: first.json already exists: nothing written (remove it, or "
+                          "choose another name)\n");
+    g_free(text);
+    ck_assert(g_file_get_contents("first.json", &text, NULL, NULL));
+    ck_assert_str_eq(text, "mine");
+    /* Zoo models: the same text but the name. */
+    const char *models[] = {"ffnet", "vit", "mlp-mixer"};
+    for (size_t i = 0; i < G_N_ELEMENTS(models); i++) {
+        g_autofree char *name = g_strdup_printf("my-%s", models[i]);
+        g_autofree char *file = g_strdup_printf("%s.json", name);
+        g_free(out);
+        g_free(err);
+        ck_assert_int_eq(
+            mmx_test_run_mmx((const char *[]){"init", name, "--from", models[i], NULL}, &out, &err),
+            0);
+        g_autofree char *rel = g_strdup_printf("specs/models/%s.json", models[i]);
+        g_autofree char *zoo_path = mmx_test_source_path(rel);
+        g_autofree char *zoo = NULL, *copy = NULL;
+        ck_assert(g_file_get_contents(zoo_path, &zoo, NULL, NULL));
+        ck_assert(g_file_get_contents(file, &copy, NULL, NULL));
+        g_autofree char *from = g_strdup_printf("\"name\": \"%s\"", models[i]);
+        g_autofree char *to = g_strdup_printf("\"name\": \"%s\"", name);
+        g_auto(GStrv) parts = g_strsplit(zoo, from, 2);
+        g_autofree char *expected = g_strjoinv(to, parts);
+        ck_assert_str_eq(copy, expected);
+        g_free(out);
+        g_free(err);
+        ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", file, NULL}, &out, &err), 0);
+        g_autofree char *valid = g_strdup_printf("valid model '%s'", name);
+        ck_assert_contains(out, valid);
+    }
+    /* Refusals. */
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"init", "x", "--from", "fnet", NULL}, &out, &err), 2);
+    ck_assert_contains(err, "mmx init: --from fnet: no such model in ");
+    ck_assert_contains(err, " (did you mean 'ffnet'?); the models: ");
+    ck_assert(!g_file_test("x.json", G_FILE_TEST_EXISTS));
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"init", "a b", NULL}, &out, &err), 2);
+    ck_assert_contains(err, "mmx init: 'a b': a model's name is letters, digits, '-', '_' and '.'");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"init", NULL}, &out, &err), 2);
+    ck_assert_contains(err, "mmx init: give the new model's name (mmx init NAME [--from MODEL])");
+}
+END_TEST
+
 /* tools/demo (what `tools/bootstrap demo` runs) on a one-trial sweep of the synthetic set:
  * the sweep, then the report, whose table is printed once. */
 START_TEST(test_demo_prints_report_once)
@@ -426,6 +507,9 @@ main(void)
     TCase *version = tcase_create("version");
     tcase_add_test(version, test_version_pkg_config_path);
     suite_add_tcase(s, version);
+    TCase *init = tcase_create("init");
+    tcase_add_test(init, test_init);
+    suite_add_tcase(s, init);
     TCase *demo = tcase_create("demo");
     tcase_add_test(demo, test_demo_prints_report_once);
     suite_add_tcase(s, demo);

@@ -1,6 +1,8 @@
 /* cli.c: option parsing, plugin loading and output helpers shared by subcommands. */
 #include "cli.h"
 
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,4 +106,35 @@ mmx_cli_print_json(json_t *value)
         free(text);
     }
     json_decref(value);
+}
+
+bool
+mmx_cli_from_build_tree(void)
+{
+    g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *build_exe = g_build_filename(MMX_BUILD_ROOT, "tools", "mmx", "mmx", NULL);
+    return exe && strcmp(exe, build_exe) == 0;
+}
+
+char *
+mmx_cli_install_dir(const char *configured)
+{
+    if (g_path_is_absolute(configured))
+        return g_strdup(configured);
+    g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+    if (exe == NULL || g_path_is_absolute(MMX_BINDIR))
+        return g_build_filename(MMX_PREFIX, configured, NULL);
+    /* The prefix is the binary's directory less BINDIR's components. */
+    char *prefix = g_path_get_dirname(exe);
+    g_auto(GStrv) parts = g_strsplit(MMX_BINDIR, "/", -1);
+    for (char **p = parts; *p; p++) {
+        if (**p == '\0' || strcmp(*p, ".") == 0)
+            continue;
+        char *up = g_path_get_dirname(prefix);
+        g_free(prefix);
+        prefix = up;
+    }
+    char *dir = g_build_filename(prefix, configured, NULL);
+    g_free(prefix);
+    return dir;
 }

@@ -8,31 +8,8 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <string.h>
 
 static const char *const cmd = "version";
-
-/* PREFIX/LIBDIR/pkgconfig of the install the running mmx belongs to: the prefix is the
- * binary's directory less BINDIR's components, unless BINDIR or LIBDIR is absolute
- * (then the install is not relocatable and the configured paths hold). */
-static char *
-installed_pc_dir(const char *exe)
-{
-    if (g_path_is_absolute(MMX_LIBDIR))
-        return g_build_filename(MMX_LIBDIR, "pkgconfig", NULL);
-    if (g_path_is_absolute(MMX_BINDIR))
-        return g_build_filename(MMX_PREFIX, MMX_LIBDIR, "pkgconfig", NULL);
-    g_autofree char *prefix = g_path_get_dirname(exe);
-    g_auto(GStrv) parts = g_strsplit(MMX_BINDIR, "/", -1);
-    for (char **p = parts; *p; p++) {
-        if (**p == '\0' || strcmp(*p, ".") == 0)
-            continue;
-        char *up = g_path_get_dirname(prefix);
-        g_free(prefix);
-        prefix = up;
-    }
-    return g_build_filename(prefix, MMX_LIBDIR, "pkgconfig", NULL);
-}
 
 static int
 print_pc_dir(void)
@@ -40,16 +17,16 @@ print_pc_dir(void)
     g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
     if (exe == NULL)
         return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "cannot find the mmx binary (/proc/self/exe)");
-    g_autofree char *build_exe = g_build_filename(MMX_BUILD_ROOT, "tools", "mmx", "mmx", NULL);
     g_autofree char *configured = g_build_filename(
         g_path_is_absolute(MMX_LIBDIR) ? "" : MMX_PREFIX, MMX_LIBDIR, "pkgconfig", NULL);
-    if (strcmp(exe, build_exe) == 0)
+    if (mmx_cli_from_build_tree())
         return mmx_cli_fail(cmd, MMX_EXIT_USAGE,
                             "this mmx runs from its build tree (%s), which holds no usable "
                             "mmx-plugin.pc: install it (meson install -C %s puts mmx-plugin.pc "
                             "in %s) and ask the installed mmx",
                             MMX_BUILD_ROOT, MMX_BUILD_ROOT, configured);
-    g_autofree char *dir = installed_pc_dir(exe);
+    g_autofree char *libdir = mmx_cli_install_dir(MMX_LIBDIR);
+    g_autofree char *dir = g_build_filename(libdir, "pkgconfig", NULL);
     g_autofree char *pc = g_build_filename(dir, "mmx-plugin.pc", NULL);
     if (!g_file_test(pc, G_FILE_TEST_IS_REGULAR))
         return mmx_cli_fail(cmd, MMX_EXIT_FAILURE,

@@ -20,9 +20,13 @@ int mmx_cmd_bench(int argc, char **argv);
 int mmx_cmd_check_plugin(int argc, char **argv);
 int mmx_cmd_new_plugin(int argc, char **argv);
 int mmx_cmd_version(int argc, char **argv);
+int mmx_cmd_init(int argc, char **argv);
 
 /* Adding a command? Add its cmd-<name>.c to meson.build and a line here. */
 const mmx_command mmx_commands[] = {
+    {"init", "NAME [--from MODEL]",
+     "write NAME.json, a commented starting model spec (or a copy of a zoo model) to edit",
+     mmx_cmd_init},
     {"plugins", "[--json] [--plugin PATH]...",
      "list plugins, ops, attribute schemas, kernels (and which one this CPU gets), load errors",
      mmx_cmd_plugins},
