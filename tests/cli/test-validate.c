@@ -235,6 +235,72 @@ START_TEST(test_info_ties)
 }
 END_TEST
 
+/* A model spec without "train" is trained, benchmarked and validated from flags: --set
+ * creates the missing object; a --set that cannot apply says why in the user's terms. */
+START_TEST(test_flags_without_train)
+{
+    g_autofree char *mini = mmx_test_data_path("specs/train/mini.json");
+    g_autofree char *text = NULL;
+    ck_assert(g_file_get_contents(mini, &text, NULL, NULL));
+    json_t *doc = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(json_object_del(doc, "train"), 0);
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *spec = g_build_filename(dir, "no-train.json", NULL);
+    ck_assert_int_eq(json_dump_file(doc, spec, JSON_INDENT(2)), 0);
+    json_decref(doc);
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    int rc = mmx_test_run_mmx((const char *[]){"train", spec, "--data", "synthetic:256:64",
+                                               "--epochs", "1", "--out", run, "--quiet", NULL},
+                              &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    g_autofree char *config = g_build_filename(run, "config.json", NULL);
+    json_t *cfg = json_load_file(config, 0, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    g_autofree char *cfg_text = json_dumps(cfg, JSON_COMPACT);
+    json_decref(cfg);
+    ck_assert_contains(cfg_text, "\"epochs\":1");
+    ck_assert_contains(cfg_text, "\"data\":\"synthetic:256:64\"");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"bench", spec, "--steps", "1", "--warmup",
+                                                       "0", "--batch", "4", "--set", "/train/lr=0.01",
+                                                       NULL},
+                                      &out, &err),
+                     0);
+    /* A misspelt object is created, then named by the reader. */
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", spec, "--set",
+                                                       "/trian/epochs=1", NULL},
+                                      &out, &err),
+                     2);
+    ck_assert_contains(err, "/trian: unknown key 'trian' in a model spec (did you mean 'train'?)");
+    /* What cannot be created: an array element past the end, a member of a string. */
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"validate", spec, "--set", "/stem/5/x=1", NULL}, &out,
+                         &err),
+        2);
+    g_autofree char *m1 = g_strdup_printf(
+        "%s: --set '/stem/5/x=1': /stem/5 does not exist (/stem is an array of 1 element)\n",
+        spec);
+    ck_assert_contains(err, m1);
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"validate", spec, "--set", "/name/x=1", NULL}, &out,
+                         &err),
+        2);
+    g_autofree char *m2 =
+        g_strdup_printf("%s: --set '/name/x=1': /name is a string, not an object or an array\n",
+                        spec);
+    ck_assert_contains(err, m2);
+}
+END_TEST
+
 static void
 copy_file(const char *from, const char *to)
 {
@@ -390,6 +456,7 @@ main(void)
     tcase_add_test(tc, test_validate_set_and_usage);
     tcase_add_test(tc, test_shipped_specs);
     tcase_add_test(tc, test_plugin_search);
+    tcase_add_test(tc, test_flags_without_train);
     suite_add_tcase(s, tc);
     tc = tcase_create("info");
     tcase_add_test(tc, test_info_figures);
