@@ -199,6 +199,22 @@ all_match(float *analytic[][MMX_MAX_INPUTS + MMX_MAX_PARAMS], guint nk, int ti, 
     return true;
 }
 
+/* Records a kernel whose backward failed in data.failed_kernels, once: check.c reads it
+ * to say that an ISA mismatch may come from a reference that fails here. */
+static void
+note_failed_kernel(ck_result *r, const char *name)
+{
+    json_t *list = json_object_get(r->data, "failed_kernels");
+    if (list == NULL) {
+        list = json_array();
+        json_object_set_new(r->data, "failed_kernels", list);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) if (strcmp(json_string_value(v), name) == 0) return;
+    json_array_append_new(list, json_string(name));
+}
+
 typedef struct grad_stats {
     int64_t checked, nonsmooth;
     char *first_nonsmooth;
@@ -313,6 +329,7 @@ gradients_on(ck_ctx *ctx, ck_result *r, const ck_config *cfg, GPtrArray *kernels
                         "worst at %s",
                         kd->name, t[ti].grad->what, bad[k], idx->len, cfg->label, kwhere[k]);
                 st->bad_kernels++;
+                note_failed_kernel(r, kd->name);
             }
             g_free(kwhere[k]);
         }
@@ -588,10 +605,8 @@ ck_check_backward(ck_ctx *ctx, ck_result *r)
     json_object_set_new(r->data, "configs", json_integer(configs->len));
     g_autofree char *names = kernel_list(kernels);
     if (r->status != CK_FAIL)
-        ck_summary(r,
-                   "grad_in overwritten, grad_param accumulated, NULL gradients skipped; "
-                   "kernels %s on %u configs",
-                   names, configs->len);
+        ck_summary(r, "grad_in overwritten, %sNULL gradients skipped; kernels %s on %u configs",
+                   ctx->desc->n_params ? "grad_param accumulated, " : "", names, configs->len);
 }
 
 /* ---- ISA equivalence ---- */

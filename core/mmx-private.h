@@ -56,4 +56,11 @@ const char *mmx__build_root(void);
 const char *mmx__build_lib_dir(void);
 const char *mmx__library_dir(void);
 
+/* The plugin whose descriptor is called name (plugin.c): one already in reg, else one
+ * that the standard search (mmx_registry_scan_default) loads into reg. NULL with an
+ * MMX_PLUGIN_ERROR_NOT_FOUND error that names the directories searched and any file
+ * NAME.so that was refused, with its reason. */
+const mmx_plugin *mmx__registry_find_on_path(mmx_registry *reg, const char *name,
+                                             GError **error);
+
 #endif /* MMX_PRIVATE_H */

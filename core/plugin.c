@@ -537,6 +537,42 @@ mmx_registry_scan_default(mmx_registry *reg, const char *const *extra_paths)
     }
 }
 
+const mmx_plugin *
+mmx__registry_find_on_path(mmx_registry *reg, const char *name, GError **error)
+{
+    const mmx_plugin *p = mmx_registry_find_plugin(reg, name);
+    if (p)
+        return p;
+    /* The same files the CLI's registry holds: a no-op for a registry already scanned. */
+    mmx_registry_scan_default(reg, NULL);
+    if ((p = mmx_registry_find_plugin(reg, name)) != NULL)
+        return p;
+    g_auto(GStrv) dirs = mmx_registry_search_dirs(NULL);
+    g_autoptr(GString) where = g_string_new(NULL);
+    for (char **d = dirs; *d; d++) {
+        bool again = false; /* MMX_PLUGIN_PATH may name the default directory too */
+        for (char **e = dirs; e < d; e++)
+            again = again || strcmp(*e, *d) == 0;
+        if (!again)
+            g_string_append_printf(where, "%s%s", where->len ? ", " : "", *d);
+    }
+    g_autofree char *file = g_strconcat(name, ".so", NULL);
+    g_autoptr(GString) refused = g_string_new(NULL);
+    for (guint i = 0; i < reg->failures->len; i++) {
+        const failure *f = &g_array_index(reg->failures, failure, i);
+        g_autofree char *base = g_path_get_basename(f->path);
+        if (strcmp(base, file) == 0)
+            g_string_append_printf(refused, "; %s was refused: %s", f->path, f->message);
+    }
+    g_set_error(error, MMX_PLUGIN_ERROR, MMX_PLUGIN_ERROR_NOT_FOUND,
+                "plugin '%s' not found: no *.so file in %s or their subdirectories (one "
+                "level down) provides it%s; put the directory that holds %s on "
+                "MMX_PLUGIN_PATH, or give a path such as \"./%s\" (docs/cli.md, \"Plugin "
+                "search\")",
+                name, where->str, refused->str, file, file);
+    return NULL;
+}
+
 guint
 mmx_registry_n_plugins(const mmx_registry *reg)
 {

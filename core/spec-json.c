@@ -285,10 +285,22 @@ override_set(json_t *root, const char *pointer, json_t *value, GError **error)
     for (guint i = 0; i + 1 < n; i++) {
         json_t *next = child(node, tokens[i]);
         g_autofree char *next_ptr = mmx_json_pointer_append(at->str, tokens[i]);
+        if (next == NULL && json_is_object(node)) {
+            /* A missing member on the way is created, as a merge patch would: a spec
+             * without "train" takes --epochs (/train/epochs). The spec reader then judges
+             * the result, a misspelt key included. */
+            next = json_object();
+            json_object_set_new(node, tokens[i], next);
+        }
         if (next == NULL) {
-            g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
-                        "%s does not exist (it is not a member of %s)", next_ptr,
-                        *at->str ? at->str : "the document");
+            const char *where = *at->str ? at->str : "the document";
+            if (json_is_array(node))
+                g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
+                            "%s does not exist (%s is an array of %zu element%s)", next_ptr,
+                            where, json_array_size(node), json_array_size(node) == 1 ? "" : "s");
+            else
+                g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
+                            "%s is %s, not an object or an array", where, kind_name(node));
             g_string_free(at, TRUE);
             json_decref(value);
             return false;

@@ -152,36 +152,10 @@ declare_plugin(vctx *v, const char *entry, const char *rptr)
         }
         return plugin_by_path(reg, full);
     }
-    const mmx_plugin *p = mmx_registry_find_plugin(reg, entry);
-    if (p)
-        return p;
-    g_auto(GStrv) dirs = mmx_registry_search_dirs(NULL);
-    g_autofree char *file = g_strconcat(entry, ".so", NULL);
-    for (char **d = dirs; *d; d++) {
-        g_autofree char *flat = g_build_filename(*d, file, NULL);
-        g_autofree char *nested = g_build_filename(*d, entry, file, NULL);
-        const char *found = g_file_test(flat, G_FILE_TEST_EXISTS)     ? flat
-                            : g_file_test(nested, G_FILE_TEST_EXISTS) ? nested
-                                                                      : NULL;
-        if (found == NULL)
-            continue;
-        if (!mmx_registry_load(reg, found, &error)) {
-            err(v, rptr, false, "plugin '%s' could not be loaded: %s", entry, error->message);
-            return NULL;
-        }
-        p = plugin_by_path(reg, found);
-        if (p && strcmp(mmx_plugin_name(p), entry) != 0) {
-            err(v, rptr, false, "%s holds plugin '%s', not '%s'", found, mmx_plugin_name(p), entry);
-            return NULL;
-        }
-        return p;
-    }
-    g_autofree char *where = g_strjoinv(", ", dirs);
-    err(v, rptr, false,
-        "plugin '%s' not found: looked for %s and %s/%s in %s (set "
-        "MMX_PLUGIN_PATH or give a path such as \"./%s\")",
-        entry, file, entry, file, where, file);
-    return NULL;
+    const mmx_plugin *p = mmx__registry_find_on_path(reg, entry, &error);
+    if (p == NULL)
+        err(v, rptr, false, "%s", error->message);
+    return p;
 }
 
 static void
@@ -282,6 +256,31 @@ check_tie(vctx *v, const mmx_op *op, json_t *tie, const char *rptr)
     json_decref(list);
 }
 
+/* The pointer of the /plugins entry that would provide the op called name (PLUGIN.OP,
+ * the naming convention of plugin ops) when no plugin of that name was loaded: that
+ * entry's problem is already reported, and a guess at a shipped op would mislead.
+ * Newly allocated, or NULL. */
+static char *
+missing_plugin_entry(vctx *v, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (dot == NULL)
+        return NULL;
+    g_autofree char *plugin = g_strndup(name, (gsize)(dot - name));
+    g_autofree char *file = g_strconcat(plugin, ".so", NULL);
+    if (mmx_registry_find_plugin(v->spec->reg, plugin))
+        return NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(v->spec->resolved, "plugins"), i, e)
+    {
+        g_autofree char *base = json_is_string(e) ? g_path_get_basename(json_string_value(e)) : NULL;
+        if (base && (strcmp(json_string_value(e), plugin) == 0 || strcmp(base, file) == 0))
+            return mmx__pointer_index("/plugins", i);
+    }
+    return NULL;
+}
+
 static void
 check_op(vctx *v, json_t *obj, const char *rptr)
 {
@@ -300,7 +299,13 @@ check_op(vctx *v, json_t *obj, const char *rptr)
     const mmx_op *op = mmx_registry_find_op(v->spec->reg, n);
     if (op == NULL) {
         const char *hint = mmx_suggest(n, mmx_registry_op_names(v->spec->reg));
-        if (hint)
+        g_autofree char *missing = missing_plugin_entry(v, n);
+        if (missing)
+            err(v, np, false,
+                "op '%s' would come from plugin '%.*s', which was not loaded: fix the "
+                "problem reported at %s first",
+                n, (int)(strchr(n, '.') - n), n, missing);
+        else if (hint)
             err(v, np, false, "unknown op '%s' (did you mean '%s'?)", n, hint);
         else
             err(v, np, false,

@@ -105,9 +105,10 @@ MMX_API bool mmx_json_file_position(const mmx_json_file *file, const char *point
 MMX_API char *mmx_json_pointer_append(const char *pointer, const char *key);
 
 /* Applies one override "/pointer=VALUE" to root: VALUE is parsed as JSON (any value),
- * and taken as a string when it is not JSON ("/train/data=fashion-mnist"). The parent
- * must exist; an object member is created or replaced; an array element is replaced, or
- * appended with the index equal to the length or "-". */
+ * and taken as a string when it is not JSON ("/train/data=fashion-mnist"). Object
+ * members missing on the way are created as empty objects, as a merge patch would
+ * (/train/epochs=3 on a spec without "train"); an object member is created or replaced;
+ * an array element is replaced, or appended with the index equal to the length or "-". */
 MMX_API bool mmx_json_apply_override(json_t *root, const char *override, GError **error);
 
 /* ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * - specs: the whole broken-spec corpus through `mmx train` (test-validate.c holds it to
  *   `mmx validate`), models too big for the machine refused before allocating (train,
  *   eval, bench; `mmx info` reports the estimate), sweep specs with non-UTF-8 bytes,
- *   deep nesting and too many trials;
+ *   deep nesting, too many trials and no trial to run (dry run included);
  * - data: missing files, truncated and corrupt gzip, wrong magic, counts that disagree, a
  *   header claiming more data than there is, labels out of range, CIFAR files of the
  *   wrong size, images of another shape than the spec's, through `train` and `eval`;
@@ -163,6 +163,46 @@ START_TEST(test_bad_sweep_specs)
     g_autofree char *p3 = g_build_filename(dir, "grid.json", NULL);
     g_autofree char *e3 =
         refused((const char *[]){"sweep", p3, "--dry-run", NULL}, "the limit is 100000");
+}
+END_TEST
+
+/* A sweep whose every trial is invalid (its base is itself a sweep spec) is refused, dry
+ * run included, with each trial's reason. */
+START_TEST(test_sweep_nothing_to_run)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *mini = mmx_test_data_path("specs/train/mini.json");
+    g_autofree char *base = NULL;
+    ck_assert(g_file_get_contents(mini, &base, NULL, NULL));
+    write_file(dir, "base.json", base, strlen(base));
+    const char inner[] = "{\"mmx_sweep\": 1, \"name\": \"inner\", \"base\": \"base.json\"}";
+    write_file(dir, "inner.json", inner, strlen(inner));
+    const char outer[] = "{\"mmx_sweep\": 1, \"name\": \"outer\", \"base\": \"inner.json\"}";
+    write_file(dir, "outer.json", outer, strlen(outer));
+    g_autofree char *path = g_build_filename(dir, "outer.json", NULL);
+    g_autofree char *inner_path = g_build_filename(dir, "inner.json", NULL);
+    g_autofree char *reason = g_strdup_printf(
+        "%s: /mmx_sweep: this is a sweep spec, not a model spec ('mmx sweep' runs it)",
+        inner_path);
+    g_autofree char *refusal = g_strdup_printf(
+        "mmx sweep: %s: the sweep has no trial to run: 1 invalid, 0 skipped by constraints, 0 "
+        "duplicates; fix the base spec or the overrides the reasons name\n",
+        path);
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    const char *const modes[][3] = {{"--dry-run", NULL}, {"--dry-run", "--json", NULL}, {NULL}};
+    for (size_t m = 0; m < G_N_ELEMENTS(modes); m++) {
+        const char *args[] = {"sweep", path, "--out", run, modes[m][0], modes[m][1], NULL};
+        g_autofree char *out = NULL, *err = NULL;
+        ck_assert_int_eq(mmx_test_run_mmx(args, &out, &err), 2);
+        ck_assert_contains(err, refusal);
+        if (m == 0) /* the text plan gives the reason under "Not run" */
+            ck_assert_contains(out, reason);
+        else
+            ck_assert_contains(err, reason);
+        if (m == 1)
+            ck_assert_contains(out, "\"state\": \"invalid\"");
+        ck_assert(!g_file_test(run, G_FILE_TEST_EXISTS));
+    }
 }
 END_TEST
 
@@ -625,6 +665,7 @@ main(void)
     tcase_add_test(tc, test_broken_corpus_through_train);
     tcase_add_test(tc, test_memory_refused_before_allocation);
     tcase_add_test(tc, test_bad_sweep_specs);
+    tcase_add_test(tc, test_sweep_nothing_to_run);
     tcase_add_test(tc, test_bad_data_through_cli);
     tcase_add_test(tc, test_bad_checkpoints_through_cli);
     suite_add_tcase(s, tc);

@@ -235,6 +235,150 @@ START_TEST(test_info_ties)
 }
 END_TEST
 
+/* A model spec without "train" is trained, benchmarked and validated from flags: --set
+ * creates the missing object; a --set that cannot apply says why in the user's terms. */
+START_TEST(test_flags_without_train)
+{
+    g_autofree char *mini = mmx_test_data_path("specs/train/mini.json");
+    g_autofree char *text = NULL;
+    ck_assert(g_file_get_contents(mini, &text, NULL, NULL));
+    json_t *doc = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(json_object_del(doc, "train"), 0);
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *spec = g_build_filename(dir, "no-train.json", NULL);
+    ck_assert_int_eq(json_dump_file(doc, spec, JSON_INDENT(2)), 0);
+    json_decref(doc);
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    int rc = mmx_test_run_mmx((const char *[]){"train", spec, "--data", "synthetic:256:64",
+                                               "--epochs", "1", "--out", run, "--quiet", NULL},
+                              &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    g_autofree char *config = g_build_filename(run, "config.json", NULL);
+    json_t *cfg = json_load_file(config, 0, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    g_autofree char *cfg_text = json_dumps(cfg, JSON_COMPACT);
+    json_decref(cfg);
+    ck_assert_contains(cfg_text, "\"epochs\":1");
+    ck_assert_contains(cfg_text, "\"data\":\"synthetic:256:64\"");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"bench", spec, "--steps", "1", "--warmup",
+                                                       "0", "--batch", "4", "--set", "/train/lr=0.01",
+                                                       NULL},
+                                      &out, &err),
+                     0);
+    /* A misspelt object is created, then named by the reader. */
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", spec, "--set",
+                                                       "/trian/epochs=1", NULL},
+                                      &out, &err),
+                     2);
+    ck_assert_contains(err, "/trian: unknown key 'trian' in a model spec (did you mean 'train'?)");
+    /* What cannot be created: an array element past the end, a member of a string. */
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"validate", spec, "--set", "/stem/5/x=1", NULL}, &out,
+                         &err),
+        2);
+    g_autofree char *m1 = g_strdup_printf(
+        "%s: --set '/stem/5/x=1': /stem/5 does not exist (/stem is an array of 1 element)\n",
+        spec);
+    ck_assert_contains(err, m1);
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"validate", spec, "--set", "/name/x=1", NULL}, &out,
+                         &err),
+        2);
+    g_autofree char *m2 =
+        g_strdup_printf("%s: --set '/name/x=1': /name is a string, not an object or an array\n",
+                        spec);
+    ck_assert_contains(err, m2);
+}
+END_TEST
+
+static void
+copy_file(const char *from, const char *to)
+{
+    g_autofree char *dir = g_path_get_dirname(to);
+    ck_assert_int_eq(g_mkdir_with_parents(dir, 0755), 0);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    ck_assert(g_file_get_contents(from, &data, &len, NULL));
+    ck_assert(g_file_set_contents(to, data, (gssize)len, NULL));
+}
+
+/* A spec naming plugin 'good' (tests/fixtures/fixture-good.c) in DIR/spec.json. */
+static char *
+good_spec(const char *dir)
+{
+    char *path = g_build_filename(dir, "spec.json", NULL);
+    ck_assert(g_file_set_contents(path,
+                                  "{\"mmx\": 1, \"name\": \"t\", \"plugins\": [\"good\"],\n"
+                                  " \"input\": {\"shape\": [4, 4, 3], \"classes\": 10},\n"
+                                  " \"stem\": [{\"op\": \"good.copy\"}],\n"
+                                  " \"head\": [{\"op\": \"mean_tokens\"}, {\"op\": \"linear\", \"out\": 10}]}\n",
+                                  -1, NULL));
+    return path;
+}
+
+/* The plugin search of docs/cli.md: a spec's plugin name is found in a directory of
+ * MMX_PLUGIN_PATH or one level down (DIR/build/NAME.so), not deeper; the not-found
+ * message says exactly that and names a NAME.so that was refused; the ops of a missing
+ * plugin are said to be missing with it. */
+START_TEST(test_plugin_search)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *good = mmx_test_fixture("good");
+    g_autofree char *spec = good_spec(dir);
+    g_autofree char *proj = g_build_filename(dir, "proj", NULL);
+    g_autofree char *one_down = g_build_filename(proj, "build", "good.so", NULL);
+    copy_file(good, one_down);
+    g_autofree char *out = NULL, *err = NULL;
+    g_setenv("MMX_PLUGIN_PATH", proj, TRUE);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", spec, NULL}, &out, &err), 0);
+    ck_assert_contains(out, "valid model 't'");
+    g_free(out);
+    g_free(err);
+    /* Two levels down is not searched. */
+    g_autofree char *deep = g_build_filename(dir, "deep", NULL);
+    g_autofree char *two_down = g_build_filename(deep, "a", "b", "good.so", NULL);
+    copy_file(good, two_down);
+    g_setenv("MMX_PLUGIN_PATH", deep, TRUE);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", spec, NULL}, &out, &err), 2);
+    g_autofree char *builtin = g_build_filename(g_getenv("MMX_BUILD_ROOT"), "plugins", NULL);
+    g_autofree char *msg = g_strdup_printf(
+        "%s:1:37: /plugins/0: plugin 'good' not found: no *.so file in %s, %s or their "
+        "subdirectories (one level down) provides it; put the directory that holds good.so on "
+        "MMX_PLUGIN_PATH, or give a path such as \"./good.so\" (docs/cli.md, \"Plugin "
+        "search\")\n",
+        spec, deep, builtin);
+    ck_assert_contains(err, msg);
+    /* Its ops are not guessed at among the shipped ones. */
+    g_autofree char *follow = g_strdup_printf(
+        "%s:3:18: /stem/0/op: op 'good.copy' would come from plugin 'good', which was not "
+        "loaded: fix the problem reported at /plugins/0 first\n",
+        spec);
+    ck_assert_contains(err, follow);
+    ck_assert(strstr(err, "unknown op") == NULL);
+    g_free(out);
+    g_free(err);
+    /* A file of that name that is refused is named, with its reason. */
+    g_autofree char *bad = g_build_filename(dir, "bad", "good.so", NULL);
+    g_autofree char *abi2 = mmx_test_fixture("abi2");
+    copy_file(abi2, bad);
+    g_autofree char *bad_dir = g_path_get_dirname(bad);
+    g_setenv("MMX_PLUGIN_PATH", bad_dir, TRUE);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"validate", spec, NULL}, &out, &err), 2);
+    g_autofree char *why = g_strdup_printf("provides it; %s was refused: built for plugin ABI 2", bad);
+    ck_assert_contains(err, why);
+}
+END_TEST
+
 /* A shipped sweep validates, except that it may name base models of the zoo that are not
  * in specs/models yet (issue 6): such a problem is allowed only while the file is really
  * missing, and no other problem is. */
@@ -311,6 +455,8 @@ main(void)
     tcase_add_test(tc, test_validate_good_and_json);
     tcase_add_test(tc, test_validate_set_and_usage);
     tcase_add_test(tc, test_shipped_specs);
+    tcase_add_test(tc, test_plugin_search);
+    tcase_add_test(tc, test_flags_without_train);
     suite_add_tcase(s, tc);
     tc = tcase_create("info");
     tcase_add_test(tc, test_info_figures);

@@ -34,8 +34,22 @@ extern char **mmx_cli_plugin_paths;
     {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &mmx_cli_plugin_paths,                           \
      "Load this plugin file or directory first (repeatable)", "PATH"}
 
-/* A registry with the standard search, --plugin paths first. */
+/* A registry with the standard search, --plugin paths first (newly allocated). NULL when
+ * a --plugin file cannot be loaded or does not exist: each such path and its reason is
+ * then on stderr as "mmx CMD: --plugin PATH: reason", and the command exits 2. */
 mmx_registry *mmx_cli_registry(void);
+
+/* False when a --plugin file was refused by reg or does not exist, each printed as above. */
+bool mmx_cli_plugin_paths_loaded(const mmx_registry *reg);
+
+/* True when the running mmx is the build tree's own binary (not an install of it). */
+bool mmx_cli_from_build_tree(void);
+
+/* The install's directory for a configured one (MMX_LIBDIR, MMX_DATADIR of config.h):
+ * an absolute one as configured, a relative one under the prefix the running binary is
+ * in (its directory less the bindir), so a staged, unpacked or moved install answers
+ * with where it is now. Newly allocated. Meaningless from the build tree. */
+char *mmx_cli_install_dir(const char *configured);
 
 /* Prints "mmx CMD: message" on stderr and returns code. */
 int mmx_cli_fail(const char *cmd, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

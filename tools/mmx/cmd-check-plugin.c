@@ -96,6 +96,8 @@ mmx_cmd_check_plugin(int argc, char **argv)
     g_autoptr(GPtrArray) plugins = g_ptr_array_new();
     if (all) {
         reg = mmx_cli_registry();
+        if (reg == NULL)
+            return MMX_EXIT_USAGE;
         for (guint i = 0; i < mmx_registry_n_plugins(reg); i++)
             g_ptr_array_add(plugins, (gpointer)mmx_registry_plugin(reg, i));
         if (plugins->len == 0 && mmx_registry_n_failures(reg) == 0)
@@ -110,6 +112,8 @@ mmx_cmd_check_plugin(int argc, char **argv)
         g_ptr_array_add(plugins, (gpointer)mmx_registry_plugin(reg, 0));
     } else {
         reg = mmx_cli_registry();
+        if (reg == NULL)
+            return MMX_EXIT_USAGE;
         const mmx_plugin *p = mmx_registry_find_plugin(reg, argv[1]);
         if (p == NULL) {
             g_autofree char *names = plugin_names(reg);

@@ -150,6 +150,8 @@ mmx_cmd_info(int argc, char **argv)
     if (batch < 1)
         return mmx_cli_fail("info", MMX_EXIT_USAGE, "--batch must be at least 1, got %d", batch);
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     g_autoptr(mmx_diags) diags = mmx_diags_new();
     mmx_json_file *file = mmx_json_file_load(argv[1], diags);
     g_autoptr(mmx_spec) spec =

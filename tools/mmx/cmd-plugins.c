@@ -241,11 +241,14 @@ mmx_cmd_plugins(int argc, char **argv)
         return code;
     if (argc > 1)
         return mmx_cli_fail("plugins", MMX_EXIT_USAGE, "unexpected argument '%s'", argv[1]);
-    g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    g_autoptr(mmx_registry) reg = mmx_registry_new();
+    mmx_registry_scan_default(reg, (const char *const *)mmx_cli_plugin_paths);
     if (json)
         mmx_cli_print_json(registry_json(reg));
     else
         print_text(reg);
-    /* Load failures are reported, not fatal: the listing itself succeeded. */
-    return MMX_EXIT_OK;
+    /* Files found on the search path that fail to load are listed, not fatal: the listing
+     * succeeded. A --plugin file the user named that fails is exit 2, after the listing
+     * (which says why). */
+    return mmx_cli_plugin_paths_loaded(reg) ? MMX_EXIT_OK : MMX_EXIT_USAGE;
 }

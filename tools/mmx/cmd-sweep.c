@@ -134,6 +134,34 @@ print_plan(const mmx_sweep_plan *plan)
     }
 }
 
+/* Each invalid trial's reason on stderr, where the refusal that follows goes too. */
+static void
+print_invalid(const mmx_sweep_plan *plan)
+{
+    for (int i = 0; i < mmx_sweep_plan_size(plan); i++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+        if (t->state == MMX_TRIAL_INVALID)
+            fprintf(stderr,
+                    "mmx sweep: trial %d (%s, seed %" G_GINT64_FORMAT ") is invalid and "
+                    "will not run: %s\n",
+                    i, t->variant, t->seed, t->reason);
+    }
+}
+
+/* The refusal of a plan with no trial to run (exit 2), naming the sweep spec. */
+static int
+fail_nothing_to_run(const mmx_sweep_plan *plan, const char *path)
+{
+    int invalid = mmx_sweep_plan_count(plan, MMX_TRIAL_INVALID);
+    return mmx_cli_fail(cmd, MMX_EXIT_USAGE,
+                        "%s: the sweep has no trial to run: %d invalid, %d skipped by "
+                        "constraints, %d duplicates%s",
+                        path, invalid, mmx_sweep_plan_count(plan, MMX_TRIAL_SKIPPED),
+                        mmx_sweep_plan_count(plan, MMX_TRIAL_DUPLICATE),
+                        invalid ? "; fix the base spec or the overrides the reasons name"
+                                : "; loosen the constraints");
+}
+
 static int
 emit_slurm(const mmx_sweep_plan *plan, const char *out, const char *trainer)
 {
@@ -162,7 +190,8 @@ emit_slurm(const mmx_sweep_plan *plan, const char *out, const char *trainer)
     }
     if (ranges->len == 0) {
         g_string_free(ranges, TRUE);
-        return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "the sweep has no trial to run");
+        print_invalid(plan);
+        return fail_nothing_to_run(plan, mmx_sweep_plan_sweep_path(plan));
     }
     g_autofree char *abs_out = g_canonicalize_filename(out, NULL);
     g_autofree char *logs = g_build_filename(abs_out, "slurm", NULL);
@@ -273,6 +302,8 @@ mmx_cmd_sweep(int argc, char **argv)
     if (plan == NULL)
         return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "%s", error->message);
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     mmx_sweep_plan_measure(plan, mmx_graph_measure, reg);
 
     g_autofree char *out_rel =
@@ -292,7 +323,11 @@ mmx_cmd_sweep(int argc, char **argv)
         } else {
             print_plan(plan);
         }
-        return MMX_EXIT_OK;
+        if (mmx_sweep_plan_count(plan, MMX_TRIAL_RUN) > 0)
+            return MMX_EXIT_OK;
+        if (opt_json) /* the text plan lists the reasons under "Not run" */
+            print_invalid(plan);
+        return fail_nothing_to_run(plan, argv[1]);
     }
     if (opt_emit_slurm)
         return emit_slurm(plan, out, trainer);
@@ -309,17 +344,9 @@ mmx_cmd_sweep(int argc, char **argv)
     if (opt_trial >= 0)
         return run_one_trial(plan, &opt);
 
-    int invalid = mmx_sweep_plan_count(plan, MMX_TRIAL_INVALID);
-    for (int i = 0; invalid && i < mmx_sweep_plan_size(plan); i++) {
-        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
-        if (t->state == MMX_TRIAL_INVALID)
-            fprintf(stderr,
-                    "mmx sweep: trial %d (%s, seed %" G_GINT64_FORMAT ") is invalid and "
-                    "will not run: %s\n",
-                    i, t->variant, t->seed, t->reason);
-    }
+    print_invalid(plan);
     if (mmx_sweep_plan_count(plan, MMX_TRIAL_RUN) == 0)
-        return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "the sweep has no trial to run (see --dry-run)");
+        return fail_nothing_to_run(plan, argv[1]);
 
     mmx_sweep_install_signal_handlers();
     mmx_sweep_summary sum;

@@ -153,6 +153,8 @@ mmx_cmd_train(int argc, char **argv)
     collect_overrides(&c);
 
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     g_autoptr(mmx_spec) spec = NULL;
     g_autoptr(mmx_graph) graph = NULL;
     g_autoptr(GError) error = NULL;
@@ -298,6 +300,8 @@ mmx_cmd_eval(int argc, char **argv)
         mmx_set_num_threads(c.threads);
     collect_overrides(&c);
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     g_autoptr(mmx_spec) spec = NULL;
     g_autoptr(mmx_graph) graph = NULL;
     code = load_model("eval", reg, argv[1], NULL, NULL, &c, &spec, &graph);
@@ -391,6 +395,8 @@ mmx_cmd_bench(int argc, char **argv)
         mmx_set_num_threads(c.threads);
     collect_overrides(&c);
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     g_autoptr(mmx_spec) spec = NULL;
     g_autoptr(mmx_graph) graph = NULL;
     code = load_model("bench", reg, argv[1], NULL, NULL, &c, &spec, &graph);

@@ -172,6 +172,8 @@ mmx_cmd_validate(int argc, char **argv)
     if (argc < 2)
         return mmx_cli_fail("validate", MMX_EXIT_USAGE, "no spec given; try 'mmx help validate'");
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    if (reg == NULL)
+        return MMX_EXIT_USAGE;
     json_t *report = json ? json_array() : NULL;
     int status = MMX_EXIT_OK;
     for (int i = 1; i < argc; i++)

@@ -19,9 +19,14 @@ int mmx_cmd_eval(int argc, char **argv);
 int mmx_cmd_bench(int argc, char **argv);
 int mmx_cmd_check_plugin(int argc, char **argv);
 int mmx_cmd_new_plugin(int argc, char **argv);
+int mmx_cmd_version(int argc, char **argv);
+int mmx_cmd_init(int argc, char **argv);
 
 /* Adding a command? Add its cmd-<name>.c to meson.build and a line here. */
 const mmx_command mmx_commands[] = {
+    {"init", "NAME [--from MODEL]",
+     "write NAME.json, a commented starting model spec (or a copy of a zoo model) to edit",
+     mmx_cmd_init},
     {"plugins", "[--json] [--plugin PATH]...",
      "list plugins, ops, attribute schemas, kernels (and which one this CPU gets), load errors",
      mmx_cmd_plugins},
@@ -52,6 +57,8 @@ const mmx_command mmx_commands[] = {
     {"new-plugin", "NAME [--dir DIR] [--json]",
      "write a buildable plugin project: one op with scalar and AVX2 kernels, tests, a spec",
      mmx_cmd_new_plugin},
+    {"version", "[--pkg-config-path]",
+     "print the version, or the directory of this install's mmx-plugin.pc", mmx_cmd_version},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -64,7 +71,6 @@ usage(FILE *out)
     for (const mmx_command *c = mmx_commands; c->name; c++)
         fprintf(out, "  %-13s %s\n", c->name, c->summary);
     fprintf(out, "  %-13s %s\n", "help", "help CMD: the options of one command");
-    fprintf(out, "  %-13s %s\n", "version", "print the version");
     fprintf(out, "\nExit status: 0 success, 1 runtime failure, 2 invalid input or usage.\n"
                  "Environment: MMX_PLUGIN_PATH (plugin directories, colon separated), "
                  "MMX_ISA (scalar|avx2|avx512 caps the kernels), MMX_THREADS.\n"
@@ -85,11 +91,8 @@ main(int argc, char **argv)
         usage(stdout);
         return MMX_EXIT_OK;
     }
-    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
-        printf("mmx %s%s%s (plugin ABI %d.%d)\n", mmx_version(), *mmx_git_hash() ? " " : "",
-               mmx_git_hash(), MMX_PLUGIN_ABI_MAJOR, MMX_PLUGIN_ABI_MINOR);
-        return MMX_EXIT_OK;
-    }
+    if (strcmp(name, "--version") == 0)
+        name = "version";
     if (strcmp(name, "help") == 0) {
         if (argc < 3) {
             usage(stdout);
