@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-zoo.sh ROOT: tools/zoo-run and tools/zoo-table on two tiny specs trained for real on
 # the synthetic set (a second each), printed as TAP: runs land in <spec>/seed<S>/, finished
-# runs are skipped, an interrupted run is resumed, a run of an older spec is moved aside,
+# runs are skipped, an interrupted run is resumed, a run of an older spec is moved aside
+# (a spec whose doc string alone changed is the same spec),
 # bad usage exits 2 with a message; the table has one row per spec with the right n,
 # keeps the prose outside its markers and leaves runs of an old spec out; finished runs are
 # copied (without weights) to the record, from which the table comes out the same; a
@@ -39,13 +40,13 @@ run() { "$root/tools/zoo-run" --mmx "$MMX_EXE" --specs "$tmp/specs" --out "$tmp/
             > "$tmp/out" 2> "$tmp/err"; }
 status() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
-echo "1..23"
+echo "1..27"
 run 0 1
 check "zoo-run trains every spec and seed (exit 0)" '[ $? -eq 0 ]'
 check "each run finished in <spec>/seed<S>/ with zoo-run.json" \
     '[ "$(status "$tmp/runs/tied/seed0/result.json")$(status "$tmp/runs/free/seed1/result.json")" = finishedfinished ] && [ -s "$tmp/runs/tied/seed1/zoo-run.json" ]'
-check "zoo-run.json records the spec hash and the command" \
-    'python3 -c "import json,sys,hashlib; z=json.load(open(sys.argv[1])); assert z[\"spec_sha256\"]==hashlib.sha256(open(sys.argv[2],\"rb\").read()).hexdigest(); assert \"--seed 0\" in z[\"pieces\"][0][\"command\"]" "$tmp/runs/free/seed0/zoo-run.json" "$tmp/specs/free.json"'
+check "zoo-run.json records the spec's file and training hashes and the command" \
+    'python3 -c "import json,sys,hashlib,importlib.machinery as m; t=m.SourceFileLoader(\"zoo_table\", sys.argv[3]).load_module(); z=json.load(open(sys.argv[1])); assert z[\"spec_sha256\"]==hashlib.sha256(open(sys.argv[2],\"rb\").read()).hexdigest(); assert z[\"train_sha256\"]==t.train_sha256(sys.argv[2])!=z[\"spec_sha256\"]; assert \"--seed 0\" in z[\"pieces\"][0][\"command\"]" "$tmp/runs/free/seed0/zoo-run.json" "$tmp/specs/free.json" "$root/tools/zoo-table"'
 run 0 1
 check "finished runs are skipped" '[ $(grep -c "finished, skipped" "$tmp/out") -eq 4 ] && ! grep -q " train " "$tmp/out"'
 python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["status"]="interrupted"; json.dump(d, open(p, "w"))' "$tmp/runs/tied/seed1/result.json"
@@ -106,7 +107,26 @@ d = json.load(open(p)); d["threads"] = 1; json.dump(d, open(p, "w"))
 "$root/tools/zoo-table" --runs "$tmp/record1t" --specs "$tmp/specs" --output "$tmp/zoo1t.md" > /dev/null 2>&1
 check "a spec with no 2-thread run is timed from what it has, and the page says so" \
     'grep -q "No run at 2 threads, so timed from runs at 1 threads: \`tied\`\." "$tmp/zoo1t.md" && grep -q "^| tied | .* 5940.0 |" "$tmp/zoo1t.md"'
-echo ' ' >> "$tmp/specs/free.json"
+check "the page shows zoo-run's --mmx as MMX, not the machine's path" \
+    'grep -q "^- Runs: .*--mmx MMX" "$tmp/zoo.md" && ! grep -qF "$MMX_EXE" "$tmp/zoo.md"'
+sed -i 's/"doc": "[^"]*"/"doc": "zoo tool test: the free twin, reworded"/' "$tmp/specs/free.json"
+"$root/tools/zoo-table" --runs "$tmp/runs" --specs "$tmp/specs" --output "$tmp/zoo.md" > /dev/null 2>&1
+check "a spec whose doc string changed keeps its runs in the table" \
+    'grep -q "reworded" "$tmp/specs/free.json" && grep -q "^| free | .*(n=2)" "$tmp/zoo.md" && ! grep -q "Excluded" "$tmp/zoo.md"'
+run --only free 0
+check "zoo-run keeps a run whose spec changed in its doc string only" \
+    'grep -q "free/seed0: finished, skipped" "$tmp/out" && ! ls -d "$tmp/runs/free/seed0.stale-"* > /dev/null 2>&1'
+check "a zoo-run.json without train_sha256 (an older record) is judged by the file hash" \
+    'python3 -c "
+import importlib.machinery as m, sys
+z = m.SourceFileLoader(\"zoo_table\", sys.argv[1]).load_module()
+assert z.is_current(dict(spec_sha256=\"f\"), \"f\", \"t\")
+assert not z.is_current(dict(spec_sha256=\"old\"), \"f\", \"t\")
+assert z.is_current(dict(spec_sha256=\"old\", train_sha256=\"t\"), \"f\", \"t\")
+assert not z.is_current(dict(spec_sha256=\"f\", train_sha256=\"old\"), \"f\", \"t\")
+assert not z.is_current(None, \"f\", \"t\")
+" "$root/tools/zoo-table"'
+sed -i 's/"lr": 0.01/"lr": 0.02/' "$tmp/specs/free.json"
 "$root/tools/zoo-table" --runs "$tmp/runs" --specs "$tmp/specs" --output "$tmp/zoo.md" > /dev/null 2>&1
 check "zoo-table leaves out runs of an older spec and says so" \
     'grep -q "^| free | .*no finished run" "$tmp/zoo.md" && grep -q "Excluded: \`free/seed0\`: trained from another version" "$tmp/zoo.md"'
