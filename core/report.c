@@ -224,7 +224,7 @@ mmx_report_new(const char *dir, GError **error)
         return NULL;
     }
     g_autoptr(GError) local = NULL;
-    json_t *manifest = mmx__json_read_file(mpath, &local);
+    json_t *manifest = mmx_json_read(mpath, &local);
     json_t *trials = json_object_get(manifest, "trials");
     if (!json_is_array(trials)) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO, "%s: %s", mpath,

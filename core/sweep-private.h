@@ -6,13 +6,9 @@
 #include "mmx-private.h"
 
 #include <mmx/mmx-io.h>
+#include <mmx/mmx-json.h>
 #include <mmx/mmx-spec.h>
 #include <mmx/mmx-sweep.h>
-
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
 
 struct mmx_sweep {
     char *path; /* absolute path of the sweep file */
@@ -27,9 +23,6 @@ struct mmx_sweep {
 /* Hex SHA-256 of data, truncated to len characters (newly allocated). */
 char *mmx__sha256_hex(const void *data, gsize length, gsize len);
 
-/* Escapes a key as a JSON Pointer token (~ -> ~0, / -> ~1), appending to out. */
-void mmx__pointer_append(GString *out, const char *key);
-
 /* Files of a sweep folder. */
 #define MMX_SWEEP_MANIFEST "sweep.json"
 #define MMX_SWEEP_RESULTS "results.jsonl"
@@ -38,8 +31,5 @@ void mmx__pointer_append(GString *out, const char *key);
 
 /* The sweep spec a plan came from (borrowed). */
 const json_t *mmx__sweep_plan_json(const mmx_sweep_plan *plan);
-
-/* Reads a JSON file; NULL with an error naming the file and the line:col. */
-json_t *mmx__json_read_file(const char *path, GError **error);
 
 #endif /* MMX_SWEEP_PRIVATE_H */

@@ -207,7 +207,7 @@ manifest_read(const char *out_dir, GError **error)
     g_autofree char *path = g_build_filename(out_dir, MMX_SWEEP_MANIFEST, NULL);
     if (!g_file_test(path, G_FILE_TEST_EXISTS))
         return NULL;
-    json_t *m = mmx__json_read_file(path, error);
+    json_t *m = mmx_json_read(path, error);
     if (m && !json_is_array(json_object_get(m, "trials"))) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO,
                     "%s: not a sweep manifest (no trial list)", path);
@@ -295,7 +295,7 @@ static json_t *
 finished_result(const char *dir)
 {
     g_autofree char *path = g_build_filename(dir, "result.json", NULL);
-    json_t *r = mmx__json_read_file(path, NULL);
+    json_t *r = mmx_json_read(path, NULL);
     if (r && g_strcmp0(json_string_value(json_object_get(r, "status")), "finished") == 0)
         return r;
     json_decref(r);
@@ -531,7 +531,7 @@ classify(const child *c, int status, mmx_sweep_outcome *o)
     o->index = c->index;
     o->seconds = (double)(g_get_monotonic_time() - c->started) / 1e6;
     g_autofree char *rpath = g_build_filename(c->dir, "result.json", NULL);
-    g_autoptr(json_t) result = mmx__json_read_file(rpath, NULL);
+    g_autoptr(json_t) result = mmx_json_read(rpath, NULL);
     const char *rstatus = json_string_value(json_object_get(result, "status"));
     const char *rreason = json_string_value(json_object_get(result, "reason"));
     g_autofree char *tail = log_tail(c->dir);
@@ -774,7 +774,7 @@ reconcile(const char *out_dir, json_t *manifest, results *res, state *st, int *a
         if (g_hash_table_contains(st->failed, id))
             continue;
         g_autofree char *fpath = g_build_filename(dir, MMX_SWEEP_FAILURE, NULL);
-        g_autoptr(json_t) failure = mmx__json_read_file(fpath, NULL);
+        g_autoptr(json_t) failure = mmx_json_read(fpath, NULL);
         const char *why = json_string_value(json_object_get(failure, "reason"));
         if (why) {
             json_t *rec = record_new("failed", t);

@@ -14,11 +14,6 @@
 
 #define EXPECTED_RANDOM_0 "lr=0.001527,k=4,op=softmax"
 
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
-
 static const char base_spec[] =
     "{\"mmx\": 1, \"name\": \"tiny\", \"plugins\": [\"activation\", \"./my-gate.so\"],\n"
     " \"vars\": {\"dim\": 32, \"k\": 7},\n"
