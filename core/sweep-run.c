@@ -57,119 +57,34 @@ write_json_atomic(const char *path, const json_t *value, GError **error)
     return mmx_file_write_atomic(path, with_nl, strlen(with_nl), error);
 }
 
-/* The results file, open for appending. */
-typedef struct results {
-    int fd;
-    char *path;
-} results;
-
-/* Opens results.jsonl for appending, first cutting off a torn last line: the next record
- * must start on a line of its own. */
-static bool
-results_open(results *r, const char *dir, GError **error)
+/* results.jsonl, open for appending (a torn last line cut off), with full-precision
+ * numbers. */
+static mmx_jsonl *
+results_open(const char *dir, GError **error)
 {
-    r->path = g_build_filename(dir, MMX_SWEEP_RESULTS, NULL);
-    r->fd = open(r->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (r->fd < 0)
-        return io_error(error, "cannot open", r->path, errno);
-    struct stat st;
-    if (fstat(r->fd, &st) == 0 && st.st_size > 0) {
-        off_t end = st.st_size, keep = 0;
-        char buf[4096];
-        /* Find the last newline, reading backwards. */
-        for (off_t pos = end; pos > 0 && keep == 0;) {
-            off_t start = pos > (off_t)sizeof buf ? pos - (off_t)sizeof buf : 0;
-            ssize_t n = pread(r->fd, buf, (size_t)(pos - start), start);
-            if (n <= 0)
-                break;
-            for (ssize_t i = n - 1; i >= 0; i--) {
-                if (buf[i] == '\n') {
-                    keep = start + i + 1;
-                    break;
-                }
-            }
-            pos = start;
-        }
-        if (keep != end && ftruncate(r->fd, keep) != 0)
-            return io_error(error, "cannot cut the torn last line of", r->path, errno);
-    }
-    return true;
+    g_autofree char *path = g_build_filename(dir, MMX_SWEEP_RESULTS, NULL);
+    return mmx_jsonl_open(path, 0, error);
 }
 
-static void
-results_close(results *r)
-{
-    if (r->fd >= 0)
-        close(r->fd);
-    r->fd = -1;
-    g_clear_pointer(&r->path, g_free);
-}
-
-/* One record: one write() of the whole line, then fsync(). */
+/* One record (stolen): one write() of the whole line, then fsync(). */
 static bool
-results_append(results *r, json_t *record, GError **error)
+results_append(mmx_jsonl *log, json_t *record, GError **error)
 {
-    g_autofree char *text = json_dumps(record, JSON_COMPACT);
-    json_decref(record);
-    g_autofree char *line = g_strconcat(text, "\n", NULL);
-    size_t len = strlen(line);
-    ssize_t w;
-    do {
-        w = write(r->fd, line, len);
-    } while (w < 0 && errno == EINTR);
-    if (w != (ssize_t)len)
-        return io_error(error, "cannot append to", r->path, w < 0 ? errno : ENOSPC);
-    if (fsync(r->fd) != 0)
-        return io_error(error, "cannot sync", r->path, errno);
-    return true;
+    g_autoptr(json_t) r = record;
+    return mmx_jsonl_write(log, r, error);
 }
 
 json_t *
 mmx_sweep_read_results(const char *out_dir, bool *torn, GError **error)
 {
     g_autofree char *path = g_build_filename(out_dir, MMX_SWEEP_RESULTS, NULL);
-    if (torn)
-        *torn = false;
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    g_autoptr(GError) io = NULL;
-    if (!g_file_get_contents(path, &text, &len, &io)) {
-        if (g_error_matches(io, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return json_array();
-        g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO, "%s", io->message);
-        return NULL;
-    }
-    json_t *arr = json_array();
-    int lineno = 0;
-    for (char *line = text; line < text + len;) {
-        char *nl = memchr(line, '\n', (size_t)(text + len - line));
-        lineno++;
-        if (nl == NULL) {
-            /* No newline: the write of this line was cut short. */
-            if (torn)
-                *torn = true;
-            break;
-        }
-        json_error_t je;
-        json_t *rec = json_loadb(line, (size_t)(nl - line), 0, &je);
-        if (!json_is_object(rec)) {
-            json_decref(rec);
-            if (nl + 1 >= text + len) {
-                if (torn)
-                    *torn = true;
-                break;
-            }
-            g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO,
-                        "%s:%d: a record that is not a JSON object in the middle of the file "
-                        "(%s); the file was changed by something other than mmx",
-                        path, lineno, je.text);
-            json_decref(arr);
-            return NULL;
-        }
-        json_array_append_new(arr, rec);
-        line = nl + 1;
-    }
-    return arr;
+    g_autoptr(GError) local = NULL;
+    json_t *records = mmx_jsonl_read_all(path, torn, &local);
+    if (records == NULL && g_error_matches(local, MMX_IO_ERROR, ENOENT))
+        return json_array(); /* no trial has started yet */
+    if (records == NULL)
+        g_propagate_error(error, g_steal_pointer(&local));
+    return records;
 }
 
 /* ---- the manifest ---- */
@@ -747,7 +662,7 @@ record_new(const char *event, json_t *trial)
 
 /* Appends the records the trial folders call for; the state is updated. */
 static bool
-reconcile(const char *out_dir, json_t *manifest, results *res, state *st, int *added,
+reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, state *st, int *added,
           GError **error)
 {
     size_t i;
@@ -838,17 +753,16 @@ mmx_sweep_collect(const char *out_dir, int *added, GError **error)
     int lock = lock_dir(out_dir, error);
     if (lock < 0)
         return false;
-    results res = {-1, NULL};
-    bool ok = results_open(&res, out_dir, error);
+    g_autoptr(mmx_jsonl) res = results_open(out_dir, error);
+    bool ok = res != NULL;
     g_autoptr(json_t) records = ok ? mmx_sweep_read_results(out_dir, NULL, error) : NULL;
     ok = records != NULL;
     if (ok) {
         state st;
         state_init(&st, records);
-        ok = reconcile(out_dir, manifest, &res, &st, &n, error);
+        ok = reconcile(out_dir, manifest, res, &st, &n, error);
         state_clear(&st);
     }
-    results_close(&res);
     close(lock);
     if (added)
         *added = n;
@@ -892,7 +806,7 @@ typedef struct coordinator {
     const mmx_sweep_plan *plan;
     const mmx_sweep_run_options *opt;
     json_t *manifest;
-    results res;
+    mmx_jsonl *res;
     state st;
     mmx_sweep_summary *sum;
     GPtrArray *dirs; /* index -> trial dir, for the running jobs */
@@ -917,7 +831,7 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
         json_object_set_new(rec, "reason", json_string(o->reason));
     if (o->result)
         json_object_set(rec, "result", o->result);
-    if (!results_append(&co->res, rec, error))
+    if (!results_append(co->res, rec, error))
         return false;
     switch (o->status) {
     case MMX_SWEEP_OUTCOME_FINISHED:
@@ -987,7 +901,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             g_autofree char *dir = trial_dir(opt->out_dir, t->id);
             json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)i);
             if (!mmx_sweep_prepare_trial(plan, t, opt->out_dir, error) ||
-                !results_append(&co->res, record_new("started", trial), error)) {
+                !results_append(co->res, record_new("started", trial), error)) {
                 ok = false;
                 break;
             }
@@ -1063,16 +977,16 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
     }
     ok = ok && manifest_write(plan, opt->out_dir, old, error);
 
-    coordinator co = {plan, opt, NULL, {-1, NULL}, {NULL, NULL}, sum, NULL};
+    coordinator co = {plan, opt, NULL, NULL, {NULL, NULL}, sum, NULL};
     g_autoptr(json_t) records = NULL;
     if (ok)
         co.manifest = manifest_new(plan); /* the trial list of this plan, for records */
-    ok = ok && results_open(&co.res, opt->out_dir, error);
+    ok = ok && (co.res = results_open(opt->out_dir, error)) != NULL;
     ok = ok && (records = mmx_sweep_read_results(opt->out_dir, NULL, error)) != NULL;
     if (ok) {
         state_init(&co.st, records);
         int added = 0;
-        ok = reconcile(opt->out_dir, co.manifest, &co.res, &co.st, &added, error);
+        ok = reconcile(opt->out_dir, co.manifest, co.res, &co.st, &added, error);
         if (ok && added)
             say(opt, "recorded %d trial(s) that had ended without a record", added);
     }
@@ -1084,7 +998,7 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
         g_ptr_array_unref(lx.children);
     }
     state_clear(&co.st);
-    results_close(&co.res);
+    mmx_jsonl_free(co.res);
     json_decref(co.manifest);
     close(lock);
     int left = sum->planned - sum->finished - sum->failed;

@@ -839,7 +839,7 @@ START_TEST(test_torn_line_and_lost_record)
     write_text(dir, "out/results.jsonl", mid);
     g_autoptr(json_t) none = mmx_sweep_read_results(outdir, NULL, &error);
     ck_assert_ptr_null(none);
-    ck_assert_contains(error->message, "results.jsonl:2: a record that is not a JSON object");
+    ck_assert_contains(error->message, "results.jsonl:2: not a JSON line");
 }
 END_TEST
 
