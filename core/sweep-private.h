@@ -32,4 +32,34 @@ char *mmx__sha256_hex(const void *data, gsize length, gsize len);
 /* The sweep spec a plan came from (borrowed). */
 const json_t *mmx__sweep_plan_json(const mmx_sweep_plan *plan);
 
+/* What became of each trial, folded from the records of results.jsonl in order
+ * (sweep-run.c). The coordinator (what to run), mmx_sweep_collect (what to record) and
+ * the report (what to show) all read the log through this one fold, so they agree:
+ * - a finished record with a result object: finished, for good (a later finished
+ *   record replaces the result; nothing else changes it);
+ * - failed: failed, with the record's reason;
+ * - started or interrupted: pending: an attempt began and has not ended with a result
+ *   or a failure (running, stopped, or its coordinator killed). After a failure this is
+ *   --retry-failed's new attempt: the trial is no longer failed and runs on resume;
+ * - no record: not started;
+ * records without an event and id, or of other events, change nothing. */
+typedef enum mmx__trial_status {
+    MMX__TRIAL_NOT_STARTED,
+    MMX__TRIAL_PENDING,
+    MMX__TRIAL_FINISHED,
+    MMX__TRIAL_FAILED,
+} mmx__trial_status;
+
+typedef struct mmx__results mmx__results;
+
+/* Folds records (borrowed: an array of records, in file order). New; cannot fail. */
+mmx__results *mmx__results_new(const json_t *records);
+/* Folds one more record (borrowed; referenced when it decides the trial). */
+void mmx__results_add(mmx__results *results, const json_t *record);
+mmx__trial_status mmx__results_status(const mmx__results *results, const char *id);
+/* The record that made a trial finished or failed (borrowed), or NULL. */
+const json_t *mmx__results_record(const mmx__results *results, const char *id);
+void mmx__results_free(mmx__results *results);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mmx__results, mmx__results_free)
+
 #endif /* MMX_SWEEP_PRIVATE_H */

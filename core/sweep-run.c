@@ -66,12 +66,16 @@ results_open(const char *dir, GError **error)
     return mmx_jsonl_open(path, 0, error);
 }
 
-/* One record (stolen): one write() of the whole line, then fsync(). */
+/* Appends one record (stolen): one write() of the whole line, then fsync(); and folds it
+ * into what the caller knows of the trials, so the two never differ. */
 static bool
-results_append(mmx_jsonl *log, json_t *record, GError **error)
+results_append(mmx_jsonl *log, mmx__results *fold, json_t *record, GError **error)
 {
     g_autoptr(json_t) r = record;
-    return mmx_jsonl_write(log, r, error);
+    if (!mmx_jsonl_write(log, r, error))
+        return false;
+    mmx__results_add(fold, r);
+    return true;
 }
 
 json_t *
@@ -610,45 +614,88 @@ mmx_sweep_job_run(const mmx_sweep_job *job, mmx_sweep_outcome *outcome,
     g_ptr_array_unref(ex.children);
 }
 
-/* ---- reconciling results.jsonl with the trial folders ---- */
+/* ---- what became of each trial: the fold of results.jsonl ---- */
 
-typedef struct state {
-    GHashTable *finished; /* id -> TRUE */
-    GHashTable *failed;   /* id -> reason (last terminal record is failed) */
-} state;
+typedef struct fold_entry {
+    mmx__trial_status status;
+    json_t *record; /* the finished or failed record that decided it, or NULL */
+} fold_entry;
+
+struct mmx__results {
+    GHashTable *trials; /* id -> fold_entry */
+};
 
 static void
-state_init(state *s, json_t *records)
+fold_entry_free(gpointer p)
 {
-    s->finished = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    s->failed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    fold_entry *e = p;
+    json_decref(e->record);
+    g_free(e);
+}
+
+mmx__results *
+mmx__results_new(const json_t *records)
+{
+    mmx__results *r = g_new0(mmx__results, 1);
+    r->trials = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fold_entry_free);
     size_t i;
-    json_t *r;
-    json_array_foreach(records, i, r)
-    {
-        const char *ev = json_string_value(json_object_get(r, "event"));
-        const char *id = json_string_value(json_object_get(r, "id"));
-        if (!ev || !id)
-            continue;
-        if (strcmp(ev, "finished") == 0) {
-            g_hash_table_add(s->finished, g_strdup(id));
-            g_hash_table_remove(s->failed, id);
-        } else if (strcmp(ev, "failed") == 0 && !g_hash_table_contains(s->finished, id)) {
-            const char *why = json_string_value(json_object_get(r, "reason"));
-            g_hash_table_insert(s->failed, g_strdup(id), g_strdup(why ? why : ""));
-        } else if (strcmp(ev, "started") == 0) {
-            /* A new attempt (--retry-failed): the failure is no longer the last word. */
-            g_hash_table_remove(s->failed, id);
-        }
+    json_t *rec;
+    json_array_foreach((json_t *)records, i, rec) { mmx__results_add(r, rec); }
+    return r;
+}
+
+void
+mmx__results_add(mmx__results *r, const json_t *record)
+{
+    const char *ev = json_string_value(json_object_get(record, "event"));
+    const char *id = json_string_value(json_object_get(record, "id"));
+    if (!ev || !id)
+        return;
+    fold_entry *e = g_hash_table_lookup(r->trials, id);
+    if (e == NULL) {
+        e = g_new0(fold_entry, 1);
+        g_hash_table_insert(r->trials, g_strdup(id), e);
+    }
+    bool finish = strcmp(ev, "finished") == 0 && json_is_object(json_object_get(record, "result"));
+    if (e->status == MMX__TRIAL_FINISHED && !finish)
+        return; /* a result is final: nothing after it undoes it */
+    if (finish || strcmp(ev, "failed") == 0) {
+        e->status = finish ? MMX__TRIAL_FINISHED : MMX__TRIAL_FAILED;
+        json_decref(e->record);
+        e->record = json_incref((json_t *)record);
+    } else if (strcmp(ev, "started") == 0 || strcmp(ev, "interrupted") == 0) {
+        /* An attempt without an end yet (running, stopped, or its coordinator killed).
+         * After a failure this is --retry-failed: the failure is no longer the last
+         * word, and the trial runs again on resume. */
+        e->status = MMX__TRIAL_PENDING;
+        g_clear_pointer(&e->record, json_decref);
     }
 }
 
-static void
-state_clear(state *s)
+mmx__trial_status
+mmx__results_status(const mmx__results *r, const char *id)
 {
-    g_clear_pointer(&s->finished, g_hash_table_unref);
-    g_clear_pointer(&s->failed, g_hash_table_unref);
+    const fold_entry *e = g_hash_table_lookup(r->trials, id);
+    return e ? e->status : MMX__TRIAL_NOT_STARTED;
 }
+
+const json_t *
+mmx__results_record(const mmx__results *r, const char *id)
+{
+    const fold_entry *e = g_hash_table_lookup(r->trials, id);
+    return e ? e->record : NULL;
+}
+
+void
+mmx__results_free(mmx__results *r)
+{
+    if (r == NULL)
+        return;
+    g_hash_table_unref(r->trials);
+    g_free(r);
+}
+
+/* ---- reconciling results.jsonl with the trial folders ---- */
 
 static json_t *
 record_new(const char *event, json_t *trial)
@@ -660,9 +707,9 @@ record_new(const char *event, json_t *trial)
                      "time", now);
 }
 
-/* Appends the records the trial folders call for; the state is updated. */
+/* Appends the records the trial folders call for, folding them into st. */
 static bool
-reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, state *st, int *added,
+reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, mmx__results *st, int *added,
           GError **error)
 {
     size_t i;
@@ -671,7 +718,7 @@ reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, state *st, int 
     {
         const char *id = json_string_value(json_object_get(t, "id"));
         if (!id || g_strcmp0(json_string_value(json_object_get(t, "state")), "run") != 0 ||
-            g_hash_table_contains(st->finished, id))
+            mmx__results_status(st, id) == MMX__TRIAL_FINISHED)
             continue;
         g_autofree char *dir = trial_dir(out_dir, id);
         json_t *result = finished_result(dir);
@@ -679,14 +726,12 @@ reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, state *st, int 
             json_t *rec = record_new("finished", t);
             json_object_set_new(rec, "result", result);
             json_object_set_new(rec, "collected", json_true());
-            if (!results_append(res, rec, error))
+            if (!results_append(res, st, rec, error))
                 return false;
-            g_hash_table_add(st->finished, g_strdup(id));
-            g_hash_table_remove(st->failed, id);
             (*added)++;
             continue;
         }
-        if (g_hash_table_contains(st->failed, id))
+        if (mmx__results_status(st, id) == MMX__TRIAL_FAILED)
             continue;
         g_autofree char *fpath = g_build_filename(dir, MMX_SWEEP_FAILURE, NULL);
         g_autoptr(json_t) failure = mmx_json_read(fpath, NULL);
@@ -695,9 +740,8 @@ reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, state *st, int 
             json_t *rec = record_new("failed", t);
             json_object_set_new(rec, "reason", json_string(why));
             json_object_set_new(rec, "collected", json_true());
-            if (!results_append(res, rec, error))
+            if (!results_append(res, st, rec, error))
                 return false;
-            g_hash_table_insert(st->failed, g_strdup(id), g_strdup(why));
             (*added)++;
         }
     }
@@ -758,10 +802,8 @@ mmx_sweep_collect(const char *out_dir, int *added, GError **error)
     g_autoptr(json_t) records = ok ? mmx_sweep_read_results(out_dir, NULL, error) : NULL;
     ok = records != NULL;
     if (ok) {
-        state st;
-        state_init(&st, records);
-        ok = reconcile(out_dir, manifest, res, &st, &n, error);
-        state_clear(&st);
+        g_autoptr(mmx__results) st = mmx__results_new(records);
+        ok = reconcile(out_dir, manifest, res, st, &n, error);
     }
     close(lock);
     if (added)
@@ -807,7 +849,7 @@ typedef struct coordinator {
     const mmx_sweep_run_options *opt;
     json_t *manifest;
     mmx_jsonl *res;
-    state st;
+    mmx__results *st; /* what became of each trial */
     mmx_sweep_summary *sum;
     GPtrArray *dirs; /* index -> trial dir, for the running jobs */
 } coordinator;
@@ -823,7 +865,7 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
     const char *ev = outcome_names[o->status];
     if (o->status == MMX_SWEEP_OUTCOME_FAILED && !write_failure(dir, o, error))
         return false;
-    if (o->status == MMX_SWEEP_OUTCOME_FINISHED && g_hash_table_contains(co->st.finished, t->id))
+    if (o->status == MMX_SWEEP_OUTCOME_FINISHED && mmx__results_status(co->st, t->id) == MMX__TRIAL_FINISHED)
         return true; /* never a second finished record */
     json_t *rec = record_new(ev, trial);
     json_object_set_new(rec, "seconds", json_real(o->seconds));
@@ -831,18 +873,16 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
         json_object_set_new(rec, "reason", json_string(o->reason));
     if (o->result)
         json_object_set(rec, "result", o->result);
-    if (!results_append(co->res, rec, error))
+    if (!results_append(co->res, co->st, rec, error))
         return false;
     switch (o->status) {
     case MMX_SWEEP_OUTCOME_FINISHED:
-        g_hash_table_add(co->st.finished, g_strdup(t->id));
         co->sum->finished++;
         say(co->opt, "[%d/%d] finished %s (%s, seed %" G_GINT64_FORMAT "): test_acc %.4f, %.1f s",
             done, co->sum->planned, t->id, t->variant, t->seed,
             json_number_value(json_object_get(o->result, "test_acc")), o->seconds);
         break;
     case MMX_SWEEP_OUTCOME_FAILED:
-        g_hash_table_insert(co->st.failed, g_strdup(t->id), g_strdup(o->reason));
         co->sum->failed++;
         say(co->opt, "[%d/%d] FAILED %s (%s, seed %" G_GINT64_FORMAT "): %s", done,
             co->sum->planned, t->id, t->variant, t->seed, o->reason);
@@ -866,11 +906,12 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
         if (t->state != MMX_TRIAL_RUN)
             continue;
         co->sum->planned++;
-        if (g_hash_table_contains(co->st.finished, t->id)) {
+        mmx__trial_status status = mmx__results_status(co->st, t->id);
+        if (status == MMX__TRIAL_FINISHED) {
             co->sum->finished++;
             continue;
         }
-        if (g_hash_table_contains(co->st.failed, t->id) && !opt->retry_failed) {
+        if (status == MMX__TRIAL_FAILED && !opt->retry_failed) {
             co->sum->failed++;
             continue;
         }
@@ -901,7 +942,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             g_autofree char *dir = trial_dir(opt->out_dir, t->id);
             json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)i);
             if (!mmx_sweep_prepare_trial(plan, t, opt->out_dir, error) ||
-                !results_append(co->res, record_new("started", trial), error)) {
+                !results_append(co->res, co->st, record_new("started", trial), error)) {
                 ok = false;
                 break;
             }
@@ -977,16 +1018,16 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
     }
     ok = ok && manifest_write(plan, opt->out_dir, old, error);
 
-    coordinator co = {plan, opt, NULL, NULL, {NULL, NULL}, sum, NULL};
+    coordinator co = {plan, opt, NULL, NULL, NULL, sum, NULL};
     g_autoptr(json_t) records = NULL;
     if (ok)
         co.manifest = manifest_new(plan); /* the trial list of this plan, for records */
     ok = ok && (co.res = results_open(opt->out_dir, error)) != NULL;
     ok = ok && (records = mmx_sweep_read_results(opt->out_dir, NULL, error)) != NULL;
     if (ok) {
-        state_init(&co.st, records);
+        co.st = mmx__results_new(records);
         int added = 0;
-        ok = reconcile(opt->out_dir, co.manifest, co.res, &co.st, &added, error);
+        ok = reconcile(opt->out_dir, co.manifest, co.res, co.st, &added, error);
         if (ok && added)
             say(opt, "recorded %d trial(s) that had ended without a record", added);
     }
@@ -997,7 +1038,7 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
         ok = coordinate(&co, executor ? executor : &lex, error);
         g_ptr_array_unref(lx.children);
     }
-    state_clear(&co.st);
+    mmx__results_free(co.st);
     mmx_jsonl_free(co.res);
     json_decref(co.manifest);
     close(lock);
