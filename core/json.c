@@ -99,6 +99,12 @@ mmx_json_pointer_tokens(const char *pointer)
         return g_new0(char *, 1);
     if (*pointer != '/')
         return NULL;
+    if (pointer[1] == '\0') {
+        /* "/" names the member "" (RFC 6901); g_strsplit would give no token at all. */
+        char **one = g_new0(char *, 2);
+        one[0] = g_strdup("");
+        return one;
+    }
     char **parts = g_strsplit(pointer + 1, "/", -1);
     for (char **p = parts; *p; p++) {
         GString *t = g_string_new(NULL);

@@ -398,51 +398,6 @@ START_TEST(test_plan_spec_for_file)
 }
 END_TEST
 
-START_TEST(test_json_patch_rfc_cases)
-{
-    /* RFC 7396 appendix A, a few rows. */
-    struct {
-        const char *target, *patch, *want;
-    } merge[] = {
-        {"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
-        {"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
-        {"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
-        {"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
-        {"{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}", "{\"a\":{\"b\":\"d\"}}"},
-        {"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
-        {"{\"e\":null}", "{\"a\":1}", "{\"a\":1,\"e\":null}"},
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS(merge); i++) {
-        json_t *t = json_loads(merge[i].target, 0, NULL);
-        g_autoptr(json_t) p = json_loads(merge[i].patch, 0, NULL);
-        mmx_json_merge_patch(&t, p);
-        g_autofree char *got = mmx_json_canonical(t);
-        ck_assert_str_eq(got, merge[i].want);
-        json_decref(t);
-    }
-    /* RFC 6902: insert into an array, errors named. */
-    json_t *doc = json_loads("{\"foo\":[\"bar\",\"baz\"]}", 0, NULL);
-    g_autoptr(json_t) ok = json_loads("[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"},"
-                                      "{\"op\":\"add\",\"path\":\"/a~1b\",\"value\":1}]",
-                                      0, NULL);
-    g_autoptr(GError) error = NULL;
-    ck_assert(mmx_json_patch_apply(&doc, ok, &error));
-    g_autofree char *got = mmx_json_canonical(doc);
-    ck_assert_str_eq(got, "{\"a/b\":1,\"foo\":[\"bar\",\"qux\",\"baz\"]}");
-    g_autoptr(json_t) bad = json_loads("[{\"op\":\"remove\",\"path\":\"/foo/7\"}]", 0, NULL);
-    ck_assert(!mmx_json_patch_apply(&doc, bad, &error));
-    ck_assert_str_eq(error->message, "JSON patch operation 0 (remove /foo/7): /foo is an array of "
-                                     "3 elements: '7' is not an index in it (use 0 to 2, or * for "
-                                     "every element)");
-    g_clear_error(&error);
-    g_autoptr(json_t) into =
-        json_loads("[{\"op\":\"move\",\"from\":\"/foo\",\"path\":\"/foo/0\"}]", 0, NULL);
-    ck_assert(!mmx_json_patch_apply(&doc, into, &error));
-    ck_assert_contains(error->message, "cannot move /foo into its own child /foo/0");
-    json_decref(doc);
-}
-END_TEST
-
 /* ---- rejected sweep specs ---- */
 
 typedef struct bad_case {
@@ -1345,7 +1300,6 @@ sweep_suite(void)
     tcase_add_test(tc, test_plan_wildcard_and_invalid);
     tcase_add_test(tc, test_plan_constraints_duplicates);
     tcase_add_test(tc, test_plan_spec_for_file);
-    tcase_add_test(tc, test_json_patch_rfc_cases);
     suite_add_tcase(s, tc);
     tc = tcase_create("reader");
     tcase_add_test(tc, test_rejected_inputs);
