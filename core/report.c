@@ -4,6 +4,11 @@
  * results.jsonl for what finished or failed; trials/<id>/metrics.jsonl for the curves).
  * A variant is a resolved spec (its `config` hash); its trials are its seeds.
  *
+ * mmx_report_new runs three stages: reading (read_folder), folding (the records through
+ * the coordinator's own fold, mmx__results in sweep-private.h, then each trial into its
+ * variant: fold_trials) and statistics (statistics). A trial the fold calls pending
+ * (started, never ended) is planned, neither finished nor failed.
+ *
  * Statistics (docs/sweeps.md states them with the table):
  * - mean and sample standard deviation (n - 1) over the finished seeds;
  * - delta of test accuracy vs the baseline, paired by seed: d_s = acc_v(s) - acc_b(s) over

@@ -7,7 +7,9 @@
  *   results.jsonl  append-only events (started, finished, failed, interrupted), one JSON
  *                  object per line, each line one write() followed by fsync(); a kill during
  *                  the write can leave a torn last line, which readers skip and the next
- *                  coordinator cuts off before it appends
+ *                  coordinator cuts off before it appends (the JSON Lines module, jsonl.c);
+ *                  what became of each trial is its records folded by mmx__results, the
+ *                  one fold the report reads too
  *   trials/<id>/   spec.json (the resolved spec), what `mmx train` writes there, train.log
  *                  (its output) and failure.json when the trial failed
  *   .lock          flock()ed by the coordinator: one writer per folder
