@@ -54,13 +54,15 @@ MMX_API const char *mmx_json_kind(const json_t *value);
  * JSON Pointers (RFC 6901)
  * ------------------------------------------------------------------------------------ */
 
-/* Appends "/" and key escaped as a pointer token (~ -> ~0, / -> ~1) to out. */
+/* Appends "/" and key escaped as a pointer token (~ -> ~0, / -> ~1) to out (the caller's
+ * string; key is borrowed). Cannot fail. */
 MMX_API void mmx_json_pointer_append_token(GString *out, const char *key);
 /* pointer + "/" + escaped key, newly allocated. */
 MMX_API char *mmx_json_pointer_append(const char *pointer, const char *key);
 /* The unescaped tokens of a pointer ("/a/b~1c" -> {"a", "b/c"}), a new NULL-terminated
- * vector (g_strfreev); "" (the whole document) gives an empty vector. NULL when the
- * pointer does not start with '/'. A '~' not followed by 0 or 1 stays as it is. */
+ * vector (g_strfreev); "" (the whole document) gives an empty vector, "/" the one token
+ * "". NULL when the pointer does not start with '/'. A '~' not followed by 0 or 1 stays
+ * as it is. */
 MMX_API char **mmx_json_pointer_tokens(const char *pointer);
 /* An array index token: decimal digits without a leading zero (at most 12 digits);
  * false for anything else ("-", "01", "x"). */
@@ -107,6 +109,7 @@ MMX_API mmx_jsonl *mmx_jsonl_open(const char *path, int digits, GError **error);
 /* Appends record (borrowed) as one compact line: one write(), then fsync(). False with
  * an error naming the file (a full disk: "cannot append to F: No space left on device"). */
 MMX_API bool mmx_jsonl_write(mmx_jsonl *log, const json_t *record, GError **error);
+/* Closes the log (every record written is already on disk); NULL is ignored. */
 MMX_API void mmx_jsonl_free(mmx_jsonl *log);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mmx_jsonl, mmx_jsonl_free)
 
