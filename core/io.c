@@ -1,4 +1,4 @@
-/* io.c: atomic file writes, append-only JSON lines, JSON reading with positions. */
+/* io.c: atomic file writes (the JSON Lines logs are jsonl.c, JSON reading json.c). */
 #include "mmx-private.h"
 
 #include <errno.h>
@@ -86,76 +86,6 @@ mmx_json_write_atomic(const char *path, json_t *value, GError **error)
     g_autofree char *with_nl = g_strconcat(text, "\n", NULL);
     free(text);
     return mmx_file_write_atomic(path, with_nl, strlen(with_nl), error);
-}
-
-bool
-mmx_jsonl_append(const char *path, json_t *value, GError **error)
-{
-    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
-                                       JSON_REAL_PRECISION(10));
-    if (text == NULL) {
-        g_set_error(error, MMX_IO_ERROR, EINVAL, "cannot encode JSON for %s", path);
-        return false;
-    }
-    g_autofree char *line = g_strconcat(text, "\n", NULL);
-    free(text);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return io_fail(error, errno, "append to", path);
-    bool ok = write_all(fd, line, strlen(line)) && fsync(fd) == 0;
-    int err = errno;
-    close(fd);
-    if (!ok)
-        return io_fail(error, err, "append to", path);
-    return true;
-}
-
-json_t *
-mmx_jsonl_read(const char *path, GError **error)
-{
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    g_autoptr(GError) io = NULL;
-    if (!g_file_get_contents(path, &text, &len, &io)) {
-        g_set_error(error, MMX_IO_ERROR, io->code == G_FILE_ERROR_NOENT ? ENOENT : EIO, "%s",
-                    io->message);
-        return NULL;
-    }
-    json_t *out = json_array();
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-    guint n = g_strv_length(lines);
-    for (guint i = 0; i < n; i++) {
-        if (lines[i][0] == '\0')
-            continue;
-        json_error_t jerr;
-        json_t *v = json_loads(lines[i], 0, &jerr);
-        if (v == NULL) {
-            /* A torn last line (no newline after it) is what a kill mid-write leaves. */
-            if (i == n - 1)
-                break;
-            g_set_error(error, MMX_IO_ERROR, EINVAL, "%s:%u: not a JSON line: %s", path, i + 1,
-                        jerr.text);
-            json_decref(out);
-            return NULL;
-        }
-        json_array_append_new(out, v);
-    }
-    return out;
-}
-
-json_t *
-mmx_json_read(const char *path, GError **error)
-{
-    json_error_t jerr;
-    json_t *v = json_load_file(path, JSON_DECODE_ANY, &jerr);
-    if (v == NULL) {
-        if (jerr.line < 1)
-            g_set_error(error, MMX_IO_ERROR, ENOENT, "%s: %s", path, jerr.text);
-        else
-            g_set_error(error, MMX_IO_ERROR, EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column,
-                        jerr.text);
-    }
-    return v;
 }
 
 bool

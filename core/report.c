@@ -4,6 +4,11 @@
  * results.jsonl for what finished or failed; trials/<id>/metrics.jsonl for the curves).
  * A variant is a resolved spec (its `config` hash); its trials are its seeds.
  *
+ * mmx_report_new runs three stages: reading (read_folder), folding (the records through
+ * the coordinator's own fold, mmx__results in sweep-private.h, then each trial into its
+ * variant: fold_trials) and statistics (statistics). A trial the fold calls pending
+ * (started, never ended) is planned, neither finished nor failed.
+ *
  * Statistics (docs/sweeps.md states them with the table):
  * - mean and sample standard deviation (n - 1) over the finished seeds;
  * - delta of test accuracy vs the baseline, paired by seed: d_s = acc_v(s) - acc_b(s) over
@@ -55,7 +60,7 @@ mean_std(const GArray *v, double *mean, double *sd)
     *sd = n > 1 ? sqrt(q / (n - 1)) : (n == 1 ? 0 : NAN);
 }
 
-/* ---- reading ---- */
+/* ---- variants ---- */
 
 static mmx__variant *
 variant_new(const char *config, const char *label, int order)
@@ -213,129 +218,141 @@ compute_delta(mmx__variant *v, const mmx__variant *b)
     }
 }
 
-mmx_report *
-mmx_report_new(const char *dir, GError **error)
+/* ---- the stages of mmx_report_new: read, fold, statistics ---- */
+
+/* Reading: the manifest (new reference) and the records of results.jsonl (new). */
+static bool
+read_folder(const char *dir, json_t **manifest, json_t **records, GError **error)
 {
-    g_return_val_if_fail(dir != NULL, NULL);
     g_autofree char *mpath = g_build_filename(dir, MMX_SWEEP_MANIFEST, NULL);
     if (!g_file_test(mpath, G_FILE_TEST_EXISTS)) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO,
                     "%s holds no sweep: %s is missing (make one with mmx sweep)", dir, mpath);
-        return NULL;
+        return false;
     }
     g_autoptr(GError) local = NULL;
-    json_t *manifest = mmx__json_read_file(mpath, &local);
-    json_t *trials = json_object_get(manifest, "trials");
-    if (!json_is_array(trials)) {
+    g_autoptr(json_t) m = mmx_json_read(mpath, &local);
+    if (!json_is_array(json_object_get(m, "trials"))) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO, "%s: %s", mpath,
                     local ? local->message : "not a sweep manifest (no trial list)");
-        json_decref(manifest);
-        return NULL;
+        return false;
     }
-    json_t *records = mmx_sweep_read_results(dir, NULL, error);
-    if (records == NULL) {
-        json_decref(manifest);
-        return NULL;
-    }
+    *records = mmx_sweep_read_results(dir, NULL, error);
+    if (*records == NULL)
+        return false;
+    *manifest = g_steal_pointer(&m);
+    return true;
+}
 
-    /* The last finished record of each trial, and failures without a later finish. */
-    g_autoptr(GHashTable) finished = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GHashTable) failed = g_hash_table_new(g_str_hash, g_str_equal);
-    size_t i;
-    json_t *rec;
-    json_array_foreach(records, i, rec)
-    {
-        const char *ev = json_string_value(json_object_get(rec, "event"));
-        const char *id = json_string_value(json_object_get(rec, "id"));
-        if (!ev || !id)
-            continue;
-        if (strcmp(ev, "finished") == 0 && json_is_object(json_object_get(rec, "result"))) {
-            g_hash_table_insert(finished, (gpointer)id, rec);
-            g_hash_table_remove(failed, id);
-        } else if (strcmp(ev, "failed") == 0 && !g_hash_table_contains(finished, id)) {
-            g_hash_table_insert(failed, (gpointer)id, rec);
-        }
+/* The variant of a manifest trial, created at its first trial. */
+static mmx__variant *
+variant_of(mmx_report *r, GHashTable *by_config, GHashTable *done, json_t *t, int order)
+{
+    const char *config = json_string_value(json_object_get(t, "config"));
+    const char *label = json_string_value(json_object_get(t, "variant"));
+    mmx__variant *v = g_hash_table_lookup(by_config, config);
+    if (v == NULL) {
+        v = variant_new(config, label ? label : config, order);
+        g_ptr_array_add(r->variants, v);
+        g_hash_table_insert(by_config, v->config, v);
+        g_hash_table_insert(done, v->config, g_array_new(FALSE, FALSE, sizeof(finished_trial)));
     }
+    return v;
+}
 
-    mmx_report *r = g_new0(mmx_report, 1);
-    r->dir = g_strdup(dir);
-    const char *name = json_string_value(json_object_get(manifest, "name"));
-    r->name = g_strdup(name ? name : "sweep");
-    r->variants = g_ptr_array_new_with_free_func(variant_free);
-    r->failures = g_ptr_array_new_with_free_func(g_free);
+/* What the plan says of a variant: baseline, params and FLOPs, why it does not run. */
+static void
+take_plan(mmx__variant *v, json_t *t, const char *state)
+{
+    if (json_is_true(json_object_get(t, "baseline")) &&
+        !json_is_true(json_object_get(t, "earlier_plan")))
+        v->baseline = true;
+    if (json_is_integer(json_object_get(t, "params"))) {
+        v->has_params = true;
+        v->params = json_integer_value(json_object_get(t, "params"));
+    }
+    if (json_is_number(json_object_get(t, "flops"))) {
+        v->has_flops = true;
+        v->flops = json_number_value(json_object_get(t, "flops"));
+    }
+    if (strcmp(state, "run") != 0 && strcmp(state, "duplicate") != 0 && v->not_run == NULL) {
+        const char *why = json_string_value(json_object_get(t, "reason"));
+        v->not_run = g_strdup_printf("%s: %s", state, why ? why : "");
+    }
+}
+
+/* A finished trial's figures, and the graph's counts, which win over the plan's. */
+static finished_trial
+take_result(mmx__variant *v, json_t *t, const json_t *record, const char *id)
+{
+    json_t *res = json_object_get(record, "result");
+    finished_trial ft = {json_integer_value(json_object_get(t, "seed")),
+                         json_number_value(json_object_get(res, "test_acc")),
+                         json_number_value(json_object_get(res, "test_loss")), NAN, (char *)id};
+    json_t *ips = json_object_get(res, "train_img_per_s");
+    if (json_is_number(ips))
+        ft.imgs = json_number_value(ips);
+    if (json_is_integer(json_object_get(res, "params"))) {
+        v->has_params = true;
+        v->params = json_integer_value(json_object_get(res, "params"));
+    }
+    if (json_is_number(json_object_get(res, "flops_per_image"))) {
+        v->has_flops = true;
+        v->flops = json_number_value(json_object_get(res, "flops_per_image"));
+    }
+    return ft;
+}
+
+/* Folding: every runnable trial of the manifest, once, into its variant: counted as
+ * planned, and as finished (its figures into done[config]) or failed as the results fold
+ * says; a pending trial (started, never ended) is planned only. */
+static void
+fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable *done)
+{
     g_autoptr(GHashTable) by_config = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GHashTable) done =
-        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)g_array_unref);
     g_autoptr(GHashTable) seen_ids = g_hash_table_new(g_str_hash, g_str_equal);
+    size_t i;
     json_t *t;
     json_array_foreach(trials, i, t)
     {
-        const char *config = json_string_value(json_object_get(t, "config"));
         const char *id = json_string_value(json_object_get(t, "id"));
         const char *state = json_string_value(json_object_get(t, "state"));
-        const char *label = json_string_value(json_object_get(t, "variant"));
-        if (!config || !id || !state)
+        if (!json_is_string(json_object_get(t, "config")) || !id || !state)
             continue;
-        mmx__variant *v = g_hash_table_lookup(by_config, config);
-        if (v == NULL) {
-            v = variant_new(config, label ? label : config, (int)i);
-            g_ptr_array_add(r->variants, v);
-            g_hash_table_insert(by_config, v->config, v);
-            g_hash_table_insert(done, v->config, g_array_new(FALSE, FALSE, sizeof(finished_trial)));
-        }
-        if (json_is_true(json_object_get(t, "baseline")) &&
-            !json_is_true(json_object_get(t, "earlier_plan")))
-            v->baseline = true;
-        if (json_is_integer(json_object_get(t, "params"))) {
-            v->has_params = true;
-            v->params = json_integer_value(json_object_get(t, "params"));
-        }
-        if (json_is_number(json_object_get(t, "flops"))) {
-            v->has_flops = true;
-            v->flops = json_number_value(json_object_get(t, "flops"));
-        }
-        if (strcmp(state, "run") != 0) {
-            if (strcmp(state, "duplicate") != 0 && v->not_run == NULL)
-                v->not_run = g_strdup_printf("%s: %s", state,
-                                             json_string_value(json_object_get(t, "reason"))
-                                                 ? json_string_value(json_object_get(t, "reason"))
-                                                 : "");
-            continue;
-        }
-        if (!g_hash_table_add(seen_ids, (gpointer)id))
+        mmx__variant *v = variant_of(r, by_config, done, t, (int)i);
+        take_plan(v, t, state);
+        if (strcmp(state, "run") != 0 || !g_hash_table_add(seen_ids, (gpointer)id))
             continue;
         v->planned++;
-        json_t *fin = g_hash_table_lookup(finished, id);
-        json_t *fail = g_hash_table_lookup(failed, id);
-        if (fin) {
-            json_t *res = json_object_get(fin, "result");
-            finished_trial ft = {json_integer_value(json_object_get(t, "seed")),
-                                 json_number_value(json_object_get(res, "test_acc")),
-                                 json_number_value(json_object_get(res, "test_loss")), NAN,
-                                 (char *)id};
-            json_t *ips = json_object_get(res, "train_img_per_s");
-            if (json_is_number(ips))
-                ft.imgs = json_number_value(ips);
-            if (json_is_integer(json_object_get(res, "params"))) {
-                v->has_params = true;
-                v->params = json_integer_value(json_object_get(res, "params"));
-            }
-            if (json_is_number(json_object_get(res, "flops_per_image"))) {
-                v->has_flops = true;
-                v->flops = json_number_value(json_object_get(res, "flops_per_image"));
-            }
+        const json_t *rec = mmx__results_record(fold, id);
+        switch (mmx__results_status(fold, id)) {
+        case MMX__TRIAL_FINISHED: {
+            finished_trial ft = take_result(v, t, rec, id);
             g_array_append_val(g_hash_table_lookup(done, v->config), ft);
-        } else if (fail) {
+            break;
+        }
+        case MMX__TRIAL_FAILED: {
+            const char *why = json_string_value(json_object_get(rec, "reason"));
             v->failed++;
             r->total_failed++;
             g_ptr_array_add(r->failures,
                             g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": %s", v->label,
                                             (gint64)json_integer_value(json_object_get(t, "seed")),
-                                            json_string_value(json_object_get(fail, "reason"))
-                                                ? json_string_value(json_object_get(fail, "reason"))
-                                                : "failed"));
+                                            why ? why : "failed"));
+            break;
+        }
+        case MMX__TRIAL_NOT_STARTED:
+        case MMX__TRIAL_PENDING:
+            break;
         }
     }
+}
+
+/* Statistics: per variant over its finished trials, the deltas against the baseline,
+ * and the order of the table. */
+static void
+statistics(mmx_report *r, GHashTable *done)
+{
     for (guint k = 0; k < r->variants->len; k++) {
         mmx__variant *v = g_ptr_array_index(r->variants, k);
         compute(r, v, g_hash_table_lookup(done, v->config));
@@ -348,8 +365,28 @@ mmx_report_new(const char *dir, GError **error)
             compute_delta(v, r->baseline);
     }
     g_ptr_array_sort(r->variants, by_accuracy);
-    json_decref(records);
-    json_decref(manifest);
+}
+
+mmx_report *
+mmx_report_new(const char *dir, GError **error)
+{
+    g_return_val_if_fail(dir != NULL, NULL);
+    g_autoptr(json_t) manifest = NULL, records = NULL;
+    if (!read_folder(dir, &manifest, &records, error))
+        return NULL;
+    g_autoptr(mmx__results) fold = mmx__results_new(records);
+
+    mmx_report *r = g_new0(mmx_report, 1);
+    r->dir = g_strdup(dir);
+    const char *name = json_string_value(json_object_get(manifest, "name"));
+    r->name = g_strdup(name ? name : "sweep");
+    r->variants = g_ptr_array_new_with_free_func(variant_free);
+    r->failures = g_ptr_array_new_with_free_func(g_free);
+    /* config -> GArray of finished_trial; the ids in it are borrowed from the manifest. */
+    g_autoptr(GHashTable) done =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)g_array_unref);
+    fold_trials(r, json_object_get(manifest, "trials"), fold, done);
+    statistics(r, done);
     return r;
 }
 

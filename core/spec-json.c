@@ -1,5 +1,5 @@
-/* spec-json.c: located diagnostics, JSON files with a position index, JSON Pointers and
- * --set overrides.
+/* spec-json.c: located diagnostics, JSON files with a position index, and --set
+ * overrides (the JSON Pointer helpers they use are json.c's).
  *
  * Jansson parses (strictly: duplicate keys, invalid UTF-8 and depth are its errors) and
  * keeps no positions, so a small scanner of our own walks the same text once more and
@@ -166,23 +166,7 @@ mmx_diags_to_gerror(const mmx_diags *diags, GError **error)
     return false;
 }
 
-/* ---- JSON Pointers ---- */
-
-char *
-mmx_json_pointer_append(const char *pointer, const char *key)
-{
-    GString *s = g_string_new(pointer);
-    g_string_append_c(s, '/');
-    for (const char *k = key; *k; k++) {
-        if (*k == '~')
-            g_string_append(s, "~0");
-        else if (*k == '/')
-            g_string_append(s, "~1");
-        else
-            g_string_append_c(s, *k);
-    }
-    return g_string_free(s, FALSE);
-}
+/* ---- --set overrides ---- */
 
 char *
 mmx__pointer_index(const char *pointer, size_t index)
@@ -190,89 +174,11 @@ mmx__pointer_index(const char *pointer, size_t index)
     return g_strdup_printf("%s/%zu", pointer, index);
 }
 
-/* Splits "/a/b~1c" into unescaped tokens {"a", "b/c"}; NULL when it does not start
- * with '/' (the root "" gives an empty list). */
-static char **
-pointer_tokens(const char *pointer)
-{
-    if (*pointer == '\0')
-        return g_new0(char *, 1);
-    if (*pointer != '/')
-        return NULL;
-    char **parts = g_strsplit(pointer + 1, "/", -1);
-    for (char **p = parts; *p; p++) {
-        GString *t = g_string_new(NULL);
-        for (const char *c = *p; *c; c++) {
-            if (c[0] == '~' && c[1] == '1') {
-                g_string_append_c(t, '/');
-                c++;
-            } else if (c[0] == '~' && c[1] == '0') {
-                g_string_append_c(t, '~');
-                c++;
-            } else {
-                g_string_append_c(t, *c);
-            }
-        }
-        g_free(*p);
-        *p = g_string_free(t, FALSE);
-    }
-    return parts;
-}
-
-/* An array index token: digits, no leading zero (RFC 6901). */
-static bool
-parse_index(const char *token, size_t *out)
-{
-    if (*token == '\0' || (token[0] == '0' && token[1] != '\0') || strlen(token) > 12)
-        return false;
-    size_t v = 0;
-    for (const char *c = token; *c; c++) {
-        if (*c < '0' || *c > '9')
-            return false;
-        v = v * 10 + (size_t)(*c - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static json_t *
-child(json_t *node, const char *token)
-{
-    size_t i;
-    if (json_is_object(node))
-        return json_object_get(node, token);
-    if (json_is_array(node) && parse_index(token, &i))
-        return json_array_get(node, i);
-    return NULL;
-}
-
-static const char *
-kind_name(json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
-}
-
 /* Sets value (stolen) at pointer with the --set rules (mmx_json_apply_override). */
 static bool
 override_set(json_t *root, const char *pointer, json_t *value, GError **error)
 {
-    g_auto(GStrv) tokens = pointer_tokens(pointer);
+    g_auto(GStrv) tokens = mmx_json_pointer_tokens(pointer);
     if (tokens == NULL || tokens[0] == NULL) {
         json_decref(value);
         g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
@@ -283,7 +189,7 @@ override_set(json_t *root, const char *pointer, json_t *value, GError **error)
     GString *at = g_string_new(NULL);
     guint n = g_strv_length(tokens);
     for (guint i = 0; i + 1 < n; i++) {
-        json_t *next = child(node, tokens[i]);
+        json_t *next = mmx_json_pointer_child(node, tokens[i]);
         g_autofree char *next_ptr = mmx_json_pointer_append(at->str, tokens[i]);
         if (next == NULL && json_is_object(node)) {
             /* A missing member on the way is created, as a merge patch would: a spec
@@ -300,7 +206,7 @@ override_set(json_t *root, const char *pointer, json_t *value, GError **error)
                             where, json_array_size(node), json_array_size(node) == 1 ? "" : "s");
             else
                 g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
-                            "%s is %s, not an object or an array", where, kind_name(node));
+                            "%s is %s, not an object or an array", where, mmx_json_kind(node));
             g_string_free(at, TRUE);
             json_decref(value);
             return false;
@@ -315,9 +221,9 @@ override_set(json_t *root, const char *pointer, json_t *value, GError **error)
         json_object_set_new(node, last, value);
     } else if (json_is_array(node)) {
         size_t size = json_array_size(node);
-        if (strcmp(last, "-") == 0 || (parse_index(last, &index) && index == size)) {
+        if (strcmp(last, "-") == 0 || (mmx_json_pointer_index(last, &index) && index == size)) {
             json_array_append_new(node, value);
-        } else if (parse_index(last, &index) && index < size) {
+        } else if (mmx_json_pointer_index(last, &index) && index < size) {
             json_array_set_new(node, index, value);
         } else {
             g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
@@ -330,7 +236,7 @@ override_set(json_t *root, const char *pointer, json_t *value, GError **error)
     } else {
         g_set_error(error, MMX_SPEC_ERROR, MMX_SPEC_ERROR_INVALID,
                     "%s is %s, not an object or an array", *at->str ? at->str : "the document",
-                    kind_name(node));
+                    mmx_json_kind(node));
         json_decref(value);
         ok = false;
     }
@@ -502,20 +408,6 @@ entry(scanner *s)
     return p;
 }
 
-static void
-append_token(GString *ptr, const char *key)
-{
-    g_string_append_c(ptr, '/');
-    for (const char *k = key; *k; k++) {
-        if (*k == '~')
-            g_string_append(ptr, "~0");
-        else if (*k == '/')
-            g_string_append(ptr, "~1");
-        else
-            g_string_append_c(ptr, *k);
-    }
-}
-
 static bool scan_value(scanner *s);
 
 static bool
@@ -537,12 +429,12 @@ scan_object(scanner *s)
         size_t len = s->ptr->len;
         if (!scan_string(s, key)) {
             /* Stopped inside the key (a duplicate key): name the member. */
-            append_token(s->ptr, key->str);
+            mmx_json_pointer_append_token(s->ptr, key->str);
             g_free(s->stopped_ptr);
             s->stopped_ptr = g_strdup(s->ptr->str);
             return false;
         }
-        append_token(s->ptr, key->str);
+        mmx_json_pointer_append_token(s->ptr, key->str);
         pos *p = entry(s);
         p->key_line = kl;
         p->key_col = kc;

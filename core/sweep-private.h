@@ -6,13 +6,9 @@
 #include "mmx-private.h"
 
 #include <mmx/mmx-io.h>
+#include <mmx/mmx-json.h>
 #include <mmx/mmx-spec.h>
 #include <mmx/mmx-sweep.h>
-
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
 
 struct mmx_sweep {
     char *path; /* absolute path of the sweep file */
@@ -27,9 +23,6 @@ struct mmx_sweep {
 /* Hex SHA-256 of data, truncated to len characters (newly allocated). */
 char *mmx__sha256_hex(const void *data, gsize length, gsize len);
 
-/* Escapes a key as a JSON Pointer token (~ -> ~0, / -> ~1), appending to out. */
-void mmx__pointer_append(GString *out, const char *key);
-
 /* Files of a sweep folder. */
 #define MMX_SWEEP_MANIFEST "sweep.json"
 #define MMX_SWEEP_RESULTS "results.jsonl"
@@ -39,7 +32,34 @@ void mmx__pointer_append(GString *out, const char *key);
 /* The sweep spec a plan came from (borrowed). */
 const json_t *mmx__sweep_plan_json(const mmx_sweep_plan *plan);
 
-/* Reads a JSON file; NULL with an error naming the file and the line:col. */
-json_t *mmx__json_read_file(const char *path, GError **error);
+/* What became of each trial, folded from the records of results.jsonl in order
+ * (sweep-run.c). The coordinator (what to run), mmx_sweep_collect (what to record) and
+ * the report (what to show) all read the log through this one fold, so they agree:
+ * - a finished record with a result object: finished, for good (a later finished
+ *   record replaces the result; nothing else changes it);
+ * - failed: failed, with the record's reason;
+ * - started or interrupted: pending: an attempt began and has not ended with a result
+ *   or a failure (running, stopped, or its coordinator killed). After a failure this is
+ *   --retry-failed's new attempt: the trial is no longer failed and runs on resume;
+ * - no record: not started;
+ * records without an event and id, or of other events, change nothing. */
+typedef enum mmx__trial_status {
+    MMX__TRIAL_NOT_STARTED,
+    MMX__TRIAL_PENDING,
+    MMX__TRIAL_FINISHED,
+    MMX__TRIAL_FAILED,
+} mmx__trial_status;
+
+typedef struct mmx__results mmx__results;
+
+/* Folds records (borrowed: an array of records, in file order). New; cannot fail. */
+mmx__results *mmx__results_new(const json_t *records);
+/* Folds one more record (borrowed; referenced when it decides the trial). */
+void mmx__results_add(mmx__results *results, const json_t *record);
+mmx__trial_status mmx__results_status(const mmx__results *results, const char *id);
+/* The record that made a trial finished or failed (borrowed), or NULL. */
+const json_t *mmx__results_record(const mmx__results *results, const char *id);
+void mmx__results_free(mmx__results *results);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mmx__results, mmx__results_free)
 
 #endif /* MMX_SWEEP_PRIVATE_H */

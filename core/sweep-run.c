@@ -7,7 +7,9 @@
  *   results.jsonl  append-only events (started, finished, failed, interrupted), one JSON
  *                  object per line, each line one write() followed by fsync(); a kill during
  *                  the write can leave a torn last line, which readers skip and the next
- *                  coordinator cuts off before it appends
+ *                  coordinator cuts off before it appends (the JSON Lines module, jsonl.c);
+ *                  what became of each trial is its records folded by mmx__results, the
+ *                  one fold the report reads too
  *   trials/<id>/   spec.json (the resolved spec), what `mmx train` writes there, train.log
  *                  (its output) and failure.json when the trial failed
  *   .lock          flock()ed by the coordinator: one writer per folder
@@ -57,70 +59,24 @@ write_json_atomic(const char *path, const json_t *value, GError **error)
     return mmx_file_write_atomic(path, with_nl, strlen(with_nl), error);
 }
 
-/* The results file, open for appending. */
-typedef struct results {
-    int fd;
-    char *path;
-} results;
-
-/* Opens results.jsonl for appending, first cutting off a torn last line: the next record
- * must start on a line of its own. */
-static bool
-results_open(results *r, const char *dir, GError **error)
+/* results.jsonl, open for appending (a torn last line cut off), with full-precision
+ * numbers. */
+static mmx_jsonl *
+results_open(const char *dir, GError **error)
 {
-    r->path = g_build_filename(dir, MMX_SWEEP_RESULTS, NULL);
-    r->fd = open(r->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (r->fd < 0)
-        return io_error(error, "cannot open", r->path, errno);
-    struct stat st;
-    if (fstat(r->fd, &st) == 0 && st.st_size > 0) {
-        off_t end = st.st_size, keep = 0;
-        char buf[4096];
-        /* Find the last newline, reading backwards. */
-        for (off_t pos = end; pos > 0 && keep == 0;) {
-            off_t start = pos > (off_t)sizeof buf ? pos - (off_t)sizeof buf : 0;
-            ssize_t n = pread(r->fd, buf, (size_t)(pos - start), start);
-            if (n <= 0)
-                break;
-            for (ssize_t i = n - 1; i >= 0; i--) {
-                if (buf[i] == '\n') {
-                    keep = start + i + 1;
-                    break;
-                }
-            }
-            pos = start;
-        }
-        if (keep != end && ftruncate(r->fd, keep) != 0)
-            return io_error(error, "cannot cut the torn last line of", r->path, errno);
-    }
-    return true;
+    g_autofree char *path = g_build_filename(dir, MMX_SWEEP_RESULTS, NULL);
+    return mmx_jsonl_open(path, 0, error);
 }
 
-static void
-results_close(results *r)
-{
-    if (r->fd >= 0)
-        close(r->fd);
-    r->fd = -1;
-    g_clear_pointer(&r->path, g_free);
-}
-
-/* One record: one write() of the whole line, then fsync(). */
+/* Appends one record (stolen): one write() of the whole line, then fsync(); and folds it
+ * into what the caller knows of the trials, so the two never differ. */
 static bool
-results_append(results *r, json_t *record, GError **error)
+results_append(mmx_jsonl *log, mmx__results *fold, json_t *record, GError **error)
 {
-    g_autofree char *text = json_dumps(record, JSON_COMPACT);
-    json_decref(record);
-    g_autofree char *line = g_strconcat(text, "\n", NULL);
-    size_t len = strlen(line);
-    ssize_t w;
-    do {
-        w = write(r->fd, line, len);
-    } while (w < 0 && errno == EINTR);
-    if (w != (ssize_t)len)
-        return io_error(error, "cannot append to", r->path, w < 0 ? errno : ENOSPC);
-    if (fsync(r->fd) != 0)
-        return io_error(error, "cannot sync", r->path, errno);
+    g_autoptr(json_t) r = record;
+    if (!mmx_jsonl_write(log, r, error))
+        return false;
+    mmx__results_add(fold, r);
     return true;
 }
 
@@ -128,48 +84,13 @@ json_t *
 mmx_sweep_read_results(const char *out_dir, bool *torn, GError **error)
 {
     g_autofree char *path = g_build_filename(out_dir, MMX_SWEEP_RESULTS, NULL);
-    if (torn)
-        *torn = false;
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    g_autoptr(GError) io = NULL;
-    if (!g_file_get_contents(path, &text, &len, &io)) {
-        if (g_error_matches(io, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return json_array();
-        g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO, "%s", io->message);
-        return NULL;
-    }
-    json_t *arr = json_array();
-    int lineno = 0;
-    for (char *line = text; line < text + len;) {
-        char *nl = memchr(line, '\n', (size_t)(text + len - line));
-        lineno++;
-        if (nl == NULL) {
-            /* No newline: the write of this line was cut short. */
-            if (torn)
-                *torn = true;
-            break;
-        }
-        json_error_t je;
-        json_t *rec = json_loadb(line, (size_t)(nl - line), 0, &je);
-        if (!json_is_object(rec)) {
-            json_decref(rec);
-            if (nl + 1 >= text + len) {
-                if (torn)
-                    *torn = true;
-                break;
-            }
-            g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO,
-                        "%s:%d: a record that is not a JSON object in the middle of the file "
-                        "(%s); the file was changed by something other than mmx",
-                        path, lineno, je.text);
-            json_decref(arr);
-            return NULL;
-        }
-        json_array_append_new(arr, rec);
-        line = nl + 1;
-    }
-    return arr;
+    g_autoptr(GError) local = NULL;
+    json_t *records = mmx_jsonl_read_all(path, torn, &local);
+    if (records == NULL && g_error_matches(local, MMX_IO_ERROR, ENOENT))
+        return json_array(); /* no trial has started yet */
+    if (records == NULL)
+        g_propagate_error(error, g_steal_pointer(&local));
+    return records;
 }
 
 /* ---- the manifest ---- */
@@ -207,7 +128,7 @@ manifest_read(const char *out_dir, GError **error)
     g_autofree char *path = g_build_filename(out_dir, MMX_SWEEP_MANIFEST, NULL);
     if (!g_file_test(path, G_FILE_TEST_EXISTS))
         return NULL;
-    json_t *m = mmx__json_read_file(path, error);
+    json_t *m = mmx_json_read(path, error);
     if (m && !json_is_array(json_object_get(m, "trials"))) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO,
                     "%s: not a sweep manifest (no trial list)", path);
@@ -295,7 +216,7 @@ static json_t *
 finished_result(const char *dir)
 {
     g_autofree char *path = g_build_filename(dir, "result.json", NULL);
-    json_t *r = mmx__json_read_file(path, NULL);
+    json_t *r = mmx_json_read(path, NULL);
     if (r && g_strcmp0(json_string_value(json_object_get(r, "status")), "finished") == 0)
         return r;
     json_decref(r);
@@ -531,7 +452,7 @@ classify(const child *c, int status, mmx_sweep_outcome *o)
     o->index = c->index;
     o->seconds = (double)(g_get_monotonic_time() - c->started) / 1e6;
     g_autofree char *rpath = g_build_filename(c->dir, "result.json", NULL);
-    g_autoptr(json_t) result = mmx__json_read_file(rpath, NULL);
+    g_autoptr(json_t) result = mmx_json_read(rpath, NULL);
     const char *rstatus = json_string_value(json_object_get(result, "status"));
     const char *rreason = json_string_value(json_object_get(result, "reason"));
     g_autofree char *tail = log_tail(c->dir);
@@ -695,45 +616,88 @@ mmx_sweep_job_run(const mmx_sweep_job *job, mmx_sweep_outcome *outcome,
     g_ptr_array_unref(ex.children);
 }
 
-/* ---- reconciling results.jsonl with the trial folders ---- */
+/* ---- what became of each trial: the fold of results.jsonl ---- */
 
-typedef struct state {
-    GHashTable *finished; /* id -> TRUE */
-    GHashTable *failed;   /* id -> reason (last terminal record is failed) */
-} state;
+typedef struct fold_entry {
+    mmx__trial_status status;
+    json_t *record; /* the finished or failed record that decided it, or NULL */
+} fold_entry;
+
+struct mmx__results {
+    GHashTable *trials; /* id -> fold_entry */
+};
 
 static void
-state_init(state *s, json_t *records)
+fold_entry_free(gpointer p)
 {
-    s->finished = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    s->failed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    fold_entry *e = p;
+    json_decref(e->record);
+    g_free(e);
+}
+
+mmx__results *
+mmx__results_new(const json_t *records)
+{
+    mmx__results *r = g_new0(mmx__results, 1);
+    r->trials = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fold_entry_free);
     size_t i;
-    json_t *r;
-    json_array_foreach(records, i, r)
-    {
-        const char *ev = json_string_value(json_object_get(r, "event"));
-        const char *id = json_string_value(json_object_get(r, "id"));
-        if (!ev || !id)
-            continue;
-        if (strcmp(ev, "finished") == 0) {
-            g_hash_table_add(s->finished, g_strdup(id));
-            g_hash_table_remove(s->failed, id);
-        } else if (strcmp(ev, "failed") == 0 && !g_hash_table_contains(s->finished, id)) {
-            const char *why = json_string_value(json_object_get(r, "reason"));
-            g_hash_table_insert(s->failed, g_strdup(id), g_strdup(why ? why : ""));
-        } else if (strcmp(ev, "started") == 0) {
-            /* A new attempt (--retry-failed): the failure is no longer the last word. */
-            g_hash_table_remove(s->failed, id);
-        }
+    json_t *rec;
+    json_array_foreach((json_t *)records, i, rec) { mmx__results_add(r, rec); }
+    return r;
+}
+
+void
+mmx__results_add(mmx__results *r, const json_t *record)
+{
+    const char *ev = json_string_value(json_object_get(record, "event"));
+    const char *id = json_string_value(json_object_get(record, "id"));
+    if (!ev || !id)
+        return;
+    fold_entry *e = g_hash_table_lookup(r->trials, id);
+    if (e == NULL) {
+        e = g_new0(fold_entry, 1);
+        g_hash_table_insert(r->trials, g_strdup(id), e);
+    }
+    bool finish = strcmp(ev, "finished") == 0 && json_is_object(json_object_get(record, "result"));
+    if (e->status == MMX__TRIAL_FINISHED && !finish)
+        return; /* a result is final: nothing after it undoes it */
+    if (finish || strcmp(ev, "failed") == 0) {
+        e->status = finish ? MMX__TRIAL_FINISHED : MMX__TRIAL_FAILED;
+        json_decref(e->record);
+        e->record = json_incref((json_t *)record);
+    } else if (strcmp(ev, "started") == 0 || strcmp(ev, "interrupted") == 0) {
+        /* An attempt without an end yet (running, stopped, or its coordinator killed).
+         * After a failure this is --retry-failed: the failure is no longer the last
+         * word, and the trial runs again on resume. */
+        e->status = MMX__TRIAL_PENDING;
+        g_clear_pointer(&e->record, json_decref);
     }
 }
 
-static void
-state_clear(state *s)
+mmx__trial_status
+mmx__results_status(const mmx__results *r, const char *id)
 {
-    g_clear_pointer(&s->finished, g_hash_table_unref);
-    g_clear_pointer(&s->failed, g_hash_table_unref);
+    const fold_entry *e = g_hash_table_lookup(r->trials, id);
+    return e ? e->status : MMX__TRIAL_NOT_STARTED;
 }
+
+const json_t *
+mmx__results_record(const mmx__results *r, const char *id)
+{
+    const fold_entry *e = g_hash_table_lookup(r->trials, id);
+    return e ? e->record : NULL;
+}
+
+void
+mmx__results_free(mmx__results *r)
+{
+    if (r == NULL)
+        return;
+    g_hash_table_unref(r->trials);
+    g_free(r);
+}
+
+/* ---- reconciling results.jsonl with the trial folders ---- */
 
 static json_t *
 record_new(const char *event, json_t *trial)
@@ -745,9 +709,9 @@ record_new(const char *event, json_t *trial)
                      "time", now);
 }
 
-/* Appends the records the trial folders call for; the state is updated. */
+/* Appends the records the trial folders call for, folding them into st. */
 static bool
-reconcile(const char *out_dir, json_t *manifest, results *res, state *st, int *added,
+reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, mmx__results *st, int *added,
           GError **error)
 {
     size_t i;
@@ -756,7 +720,7 @@ reconcile(const char *out_dir, json_t *manifest, results *res, state *st, int *a
     {
         const char *id = json_string_value(json_object_get(t, "id"));
         if (!id || g_strcmp0(json_string_value(json_object_get(t, "state")), "run") != 0 ||
-            g_hash_table_contains(st->finished, id))
+            mmx__results_status(st, id) == MMX__TRIAL_FINISHED)
             continue;
         g_autofree char *dir = trial_dir(out_dir, id);
         json_t *result = finished_result(dir);
@@ -764,25 +728,22 @@ reconcile(const char *out_dir, json_t *manifest, results *res, state *st, int *a
             json_t *rec = record_new("finished", t);
             json_object_set_new(rec, "result", result);
             json_object_set_new(rec, "collected", json_true());
-            if (!results_append(res, rec, error))
+            if (!results_append(res, st, rec, error))
                 return false;
-            g_hash_table_add(st->finished, g_strdup(id));
-            g_hash_table_remove(st->failed, id);
             (*added)++;
             continue;
         }
-        if (g_hash_table_contains(st->failed, id))
+        if (mmx__results_status(st, id) == MMX__TRIAL_FAILED)
             continue;
         g_autofree char *fpath = g_build_filename(dir, MMX_SWEEP_FAILURE, NULL);
-        g_autoptr(json_t) failure = mmx__json_read_file(fpath, NULL);
+        g_autoptr(json_t) failure = mmx_json_read(fpath, NULL);
         const char *why = json_string_value(json_object_get(failure, "reason"));
         if (why) {
             json_t *rec = record_new("failed", t);
             json_object_set_new(rec, "reason", json_string(why));
             json_object_set_new(rec, "collected", json_true());
-            if (!results_append(res, rec, error))
+            if (!results_append(res, st, rec, error))
                 return false;
-            g_hash_table_insert(st->failed, g_strdup(id), g_strdup(why));
             (*added)++;
         }
     }
@@ -838,17 +799,14 @@ mmx_sweep_collect(const char *out_dir, int *added, GError **error)
     int lock = lock_dir(out_dir, error);
     if (lock < 0)
         return false;
-    results res = {-1, NULL};
-    bool ok = results_open(&res, out_dir, error);
+    g_autoptr(mmx_jsonl) res = results_open(out_dir, error);
+    bool ok = res != NULL;
     g_autoptr(json_t) records = ok ? mmx_sweep_read_results(out_dir, NULL, error) : NULL;
     ok = records != NULL;
     if (ok) {
-        state st;
-        state_init(&st, records);
-        ok = reconcile(out_dir, manifest, &res, &st, &n, error);
-        state_clear(&st);
+        g_autoptr(mmx__results) st = mmx__results_new(records);
+        ok = reconcile(out_dir, manifest, res, st, &n, error);
     }
-    results_close(&res);
     close(lock);
     if (added)
         *added = n;
@@ -892,8 +850,8 @@ typedef struct coordinator {
     const mmx_sweep_plan *plan;
     const mmx_sweep_run_options *opt;
     json_t *manifest;
-    results res;
-    state st;
+    mmx_jsonl *res;
+    mmx__results *st; /* what became of each trial */
     mmx_sweep_summary *sum;
     GPtrArray *dirs; /* index -> trial dir, for the running jobs */
 } coordinator;
@@ -909,7 +867,7 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
     const char *ev = outcome_names[o->status];
     if (o->status == MMX_SWEEP_OUTCOME_FAILED && !write_failure(dir, o, error))
         return false;
-    if (o->status == MMX_SWEEP_OUTCOME_FINISHED && g_hash_table_contains(co->st.finished, t->id))
+    if (o->status == MMX_SWEEP_OUTCOME_FINISHED && mmx__results_status(co->st, t->id) == MMX__TRIAL_FINISHED)
         return true; /* never a second finished record */
     json_t *rec = record_new(ev, trial);
     json_object_set_new(rec, "seconds", json_real(o->seconds));
@@ -917,18 +875,16 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
         json_object_set_new(rec, "reason", json_string(o->reason));
     if (o->result)
         json_object_set(rec, "result", o->result);
-    if (!results_append(&co->res, rec, error))
+    if (!results_append(co->res, co->st, rec, error))
         return false;
     switch (o->status) {
     case MMX_SWEEP_OUTCOME_FINISHED:
-        g_hash_table_add(co->st.finished, g_strdup(t->id));
         co->sum->finished++;
         say(co->opt, "[%d/%d] finished %s (%s, seed %" G_GINT64_FORMAT "): test_acc %.4f, %.1f s",
             done, co->sum->planned, t->id, t->variant, t->seed,
             json_number_value(json_object_get(o->result, "test_acc")), o->seconds);
         break;
     case MMX_SWEEP_OUTCOME_FAILED:
-        g_hash_table_insert(co->st.failed, g_strdup(t->id), g_strdup(o->reason));
         co->sum->failed++;
         say(co->opt, "[%d/%d] FAILED %s (%s, seed %" G_GINT64_FORMAT "): %s", done,
             co->sum->planned, t->id, t->variant, t->seed, o->reason);
@@ -952,11 +908,12 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
         if (t->state != MMX_TRIAL_RUN)
             continue;
         co->sum->planned++;
-        if (g_hash_table_contains(co->st.finished, t->id)) {
+        mmx__trial_status status = mmx__results_status(co->st, t->id);
+        if (status == MMX__TRIAL_FINISHED) {
             co->sum->finished++;
             continue;
         }
-        if (g_hash_table_contains(co->st.failed, t->id) && !opt->retry_failed) {
+        if (status == MMX__TRIAL_FAILED && !opt->retry_failed) {
             co->sum->failed++;
             continue;
         }
@@ -987,7 +944,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             g_autofree char *dir = trial_dir(opt->out_dir, t->id);
             json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)i);
             if (!mmx_sweep_prepare_trial(plan, t, opt->out_dir, error) ||
-                !results_append(&co->res, record_new("started", trial), error)) {
+                !results_append(co->res, co->st, record_new("started", trial), error)) {
                 ok = false;
                 break;
             }
@@ -1063,16 +1020,16 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
     }
     ok = ok && manifest_write(plan, opt->out_dir, old, error);
 
-    coordinator co = {plan, opt, NULL, {-1, NULL}, {NULL, NULL}, sum, NULL};
+    coordinator co = {plan, opt, NULL, NULL, NULL, sum, NULL};
     g_autoptr(json_t) records = NULL;
     if (ok)
         co.manifest = manifest_new(plan); /* the trial list of this plan, for records */
-    ok = ok && results_open(&co.res, opt->out_dir, error);
+    ok = ok && (co.res = results_open(opt->out_dir, error)) != NULL;
     ok = ok && (records = mmx_sweep_read_results(opt->out_dir, NULL, error)) != NULL;
     if (ok) {
-        state_init(&co.st, records);
+        co.st = mmx__results_new(records);
         int added = 0;
-        ok = reconcile(opt->out_dir, co.manifest, &co.res, &co.st, &added, error);
+        ok = reconcile(opt->out_dir, co.manifest, co.res, co.st, &added, error);
         if (ok && added)
             say(opt, "recorded %d trial(s) that had ended without a record", added);
     }
@@ -1083,8 +1040,8 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
         ok = coordinate(&co, executor ? executor : &lex, error);
         g_ptr_array_unref(lx.children);
     }
-    state_clear(&co.st);
-    results_close(&co.res);
+    mmx__results_free(co.st);
+    mmx_jsonl_free(co.res);
     json_decref(co.manifest);
     close(lock);
     int left = sum->planned - sum->finished - sum->failed;

@@ -21,7 +21,7 @@
 G_DEFINE_QUARK(mmx-sweep-error-quark, mmx_sweep_error)
 // clang-format on
 
-/* ---- helpers shared by the sweep modules ---- */
+/* ---- the hash of ids and fingerprints ---- */
 
 char *
 mmx__sha256_hex(const void *data, gsize length, gsize len)
@@ -30,44 +30,6 @@ mmx__sha256_hex(const void *data, gsize length, gsize len)
     g_checksum_update(sum, data, (gssize)length);
     const char *hex = g_checksum_get_string(sum);
     return g_strndup(hex, len);
-}
-
-char *
-mmx_json_canonical(const json_t *value)
-{
-    return json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-}
-
-void
-mmx__pointer_append(GString *out, const char *key)
-{
-    g_string_append_c(out, '/');
-    for (const char *c = key; *c; c++) {
-        if (*c == '~')
-            g_string_append(out, "~0");
-        else if (*c == '/')
-            g_string_append(out, "~1");
-        else
-            g_string_append_c(out, *c);
-    }
-}
-
-json_t *
-mmx__json_read_file(const char *path, GError **error)
-{
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    g_autoptr(GError) io = NULL;
-    if (!g_file_get_contents(path, &text, &len, &io)) {
-        g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO, "%s", io->message);
-        return NULL;
-    }
-    json_error_t je;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (root == NULL)
-        g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_PARSE, "%s:%d:%d: %s", path, je.line,
-                    je.column, je.text);
-    return root;
 }
 
 /* ---- the checking pass ---- */
@@ -96,34 +58,12 @@ static void G_GNUC_PRINTF(3, 4) rerr(reader *r, const char *pointer, const char 
                            *pointer ? pointer : "/", msg);
 }
 
-static char *
-child_ptr(const char *parent, const char *key)
-{
-    GString *p = g_string_new(parent);
-    mmx__pointer_append(p, key);
-    return g_string_free(p, FALSE);
-}
 
+/* The sweep's messages tell integers from other numbers (seeds and counts are integers). */
 static const char *
 json_kind(const json_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
+    return json_is_integer(v) ? "an integer" : mmx_json_kind(v);
 }
 
 /* Unknown keys of an object, with a suggestion. */
@@ -140,7 +80,7 @@ check_keys(reader *r, const char *ptr, const json_t *obj, const char *const *kno
             ok = ok || strcmp(*k, key) == 0;
         if (ok)
             continue;
-        g_autofree char *p = child_ptr(ptr, key);
+        g_autofree char *p = mmx_json_pointer_append(ptr, key);
         g_autofree char *list = g_strjoinv(", ", (char **)known);
         const char *hint = mmx_suggest(key, known);
         g_autofree char *dym = hint ? g_strdup_printf(" (did you mean '%s'?)", hint) : NULL;
@@ -187,7 +127,7 @@ check_sets(reader *r, const char *ptr, const json_t *v, bool allow_empty)
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        g_autofree char *p = child_ptr(ptr, key);
+        g_autofree char *p = mmx_json_pointer_append(ptr, key);
         check_pointer(r, p, key);
     }
 }
@@ -228,7 +168,7 @@ check_grid(reader *r, const json_t *v)
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        g_autofree char *p = child_ptr("/grid", key);
+        g_autofree char *p = mmx_json_pointer_append("/grid", key);
         if (check_pointer(r, p, key))
             check_value_list(r, p, val);
     }
@@ -247,7 +187,7 @@ check_zip(reader *r, const json_t *v)
     size_t n = 0;
     json_object_foreach((json_t *)v, key, val)
     {
-        g_autofree char *p = child_ptr("/zip", key);
+        g_autofree char *p = mmx_json_pointer_append("/zip", key);
         if (!check_pointer(r, p, key))
             continue;
         check_value_list(r, p, val);
@@ -298,7 +238,7 @@ check_random(reader *r, const json_t *v)
     json_t *val;
     json_object_foreach(axes, key, val)
     {
-        g_autofree char *p = child_ptr("/random/axes", key);
+        g_autofree char *p = mmx_json_pointer_append("/random/axes", key);
         if (!check_pointer(r, p, key))
             continue;
         if (json_is_array(val)) {
@@ -360,7 +300,7 @@ check_ablation(reader *r, const json_t *v)
     json_t *val;
     json_object_foreach(changes, key, val)
     {
-        g_autofree char *p = child_ptr("/ablation/changes", key);
+        g_autofree char *p = mmx_json_pointer_append("/ablation/changes", key);
         check_name(r, p, key, "change");
         if (strcmp(key, "baseline") == 0)
             rerr(r, p, "'baseline' is the name of the unchanged variant; pick another name");
@@ -379,7 +319,7 @@ check_variants(reader *r, const json_t *v)
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        g_autofree char *p = child_ptr("/variants", key);
+        g_autofree char *p = mmx_json_pointer_append("/variants", key);
         check_name(r, p, key, "variant");
         if (!json_is_object(val)) {
             rerr(r, p,
@@ -394,21 +334,21 @@ check_variants(reader *r, const json_t *v)
         int kinds = 0;
         json_t *vb = json_object_get(val, "base");
         if (vb && (!json_is_string(vb) || json_string_length(vb) == 0)) {
-            g_autofree char *q = child_ptr(p, "base");
+            g_autofree char *q = mmx_json_pointer_append(p, "base");
             rerr(r, q, "expected a path to a model spec, got %s", json_kind(vb));
         }
         json_t *m = json_object_get(val, "merge");
         if (m) {
             kinds++;
             if (!json_is_object(m)) {
-                g_autofree char *q = child_ptr(p, "merge");
+                g_autofree char *q = mmx_json_pointer_append(p, "merge");
                 rerr(r, q, "a merge patch must be an object, got %s", json_kind(m));
             }
         }
         json_t *pa = json_object_get(val, "patch");
         if (pa) {
             kinds++;
-            g_autofree char *q = child_ptr(p, "patch");
+            g_autofree char *q = mmx_json_pointer_append(p, "patch");
             if (!json_is_array(pa)) {
                 rerr(r, q, "a JSON patch must be an array of operations, got %s", json_kind(pa));
             } else {
@@ -453,7 +393,7 @@ check_variants(reader *r, const json_t *v)
         json_t *set = json_object_get(val, "set");
         if (set) {
             kinds++;
-            g_autofree char *q = child_ptr(p, "set");
+            g_autofree char *q = mmx_json_pointer_append(p, "set");
             check_sets(r, q, set, false);
         }
         if (kinds == 0 && !vb)
@@ -477,7 +417,7 @@ check_constraints(reader *r, const json_t *v)
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        g_autofree char *p = child_ptr("/constraints", key);
+        g_autofree char *p = mmx_json_pointer_append("/constraints", key);
         if (g_strv_contains(keys, key) && (!is_number(val) || !(json_number_value(val) > 0)))
             rerr(r, p, "expected a positive number");
     }
@@ -588,7 +528,7 @@ read_base(reader *r, json_t *root, const char *pointer, const char *rel, const c
 {
     *abs_path = g_canonicalize_filename(rel, dir);
     g_autoptr(GError) berr = NULL;
-    json_t *base = mmx__json_read_file(*abs_path, &berr);
+    json_t *base = mmx_json_read(*abs_path, &berr);
     if (base == NULL || !json_is_object(base)) {
         rerr(r, pointer, "cannot read the base model spec '%s': %s", *abs_path,
              base ? "it is not a JSON object" : berr->message);
@@ -667,8 +607,8 @@ mmx_sweep_load_data(const char *text, gssize length, const char *path, GError **
         const char *vb = json_string_value(json_object_get(v, "base"));
         if (vb == NULL)
             continue;
-        g_autofree char *ptr = child_ptr("/variants", vname);
-        g_autofree char *bptr = child_ptr(ptr, "base");
+        g_autofree char *ptr = mmx_json_pointer_append("/variants", vname);
+        g_autofree char *bptr = mmx_json_pointer_append(ptr, "base");
         g_autofree char *vpath = NULL;
         json_t *spec = read_base(&r, root, bptr, vb, dir, &vpath);
         if (spec)

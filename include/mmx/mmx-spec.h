@@ -21,6 +21,7 @@
 #define MMX_SPEC_H
 
 #include <mmx/mmx-core.h>
+#include <mmx/mmx-json.h>
 
 G_BEGIN_DECLS
 
@@ -98,11 +99,8 @@ MMX_API bool mmx_json_file_position(const mmx_json_file *file, const char *point
                                     int *line, int *col);
 
 /* ---------------------------------------------------------------------------------------
- * JSON Pointer helpers (RFC 6901); mmx_json_pointer_get and _set are in <mmx/mmx-sweep.h>
+ * Overrides (the JSON Pointer helpers are in <mmx/mmx-json.h>)
  * ------------------------------------------------------------------------------------ */
-
-/* pointer + "/" + escaped key (~ and / escaped as ~0 and ~1), newly allocated. */
-MMX_API char *mmx_json_pointer_append(const char *pointer, const char *key);
 
 /* Applies one override "/pointer=VALUE" to root: VALUE is parsed as JSON (any value),
  * and taken as a string when it is not JSON ("/train/data=fashion-mnist"). Object

@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include <mmx/mmx-core.h>
+#include <mmx/mmx-json.h>
 
 G_BEGIN_DECLS
 
@@ -143,20 +144,6 @@ MMX_API json_t *mmx_sweep_plan_to_json(const mmx_sweep_plan *plan);
 /* The resolved spec of a trial as written into its folder: relative plugin paths made
  * absolute against the base spec's folder (new reference). */
 MMX_API json_t *mmx_sweep_trial_spec_for_file(const mmx_sweep_plan *plan, const mmx_trial *trial);
-
-/* Canonical JSON (sorted keys, compact, newly allocated) and the SHA-256 based ids. */
-MMX_API char *mmx_json_canonical(const json_t *value);
-/* RFC 6901 JSON Pointer lookup (borrowed), and the RFC 7396 merge patch and RFC 6902
- * JSON Patch as used by the planner: both modify *target in place (it may be replaced)
- * and fail with a message naming the operation and the pointer. */
-MMX_API json_t *mmx_json_pointer_get(json_t *root, const char *pointer);
-MMX_API void mmx_json_merge_patch(json_t **target, const json_t *patch);
-MMX_API bool mmx_json_patch_apply(json_t **target, const json_t *patch, GError **error);
-/* Sets value (borrowed; copied) at pointer; a "*" token stands for every element of an
- * array. The parent must exist; an object member is added or replaced, an array element
- * replaced. */
-MMX_API bool mmx_json_pointer_set(json_t *root, const char *pointer, const json_t *value,
-                                  GError **error);
 
 /* ---------------------------------------------------------------------------------------
  * Running a sweep

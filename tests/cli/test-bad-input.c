@@ -19,11 +19,6 @@
 
 #include "test-util.h"
 
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
-
 /* Runs mmx, asserts exit status 2 and a message on stderr; returns stderr. */
 static char *
 refused(const char *const *args, const char *message)

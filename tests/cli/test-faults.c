@@ -23,11 +23,6 @@
 
 #include "test-util.h"
 
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
-
 /* ---- helpers ---- */
 
 /* tests/data/specs/train/mini.json with changes: each change is "/pointer=JSON". Written

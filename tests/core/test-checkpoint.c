@@ -1,5 +1,5 @@
 /* test-checkpoint.c: safetensors round trips and every damaged file the reader refuses;
- * atomic writes and JSON lines (io.c). */
+ * atomic writes (io.c; the JSON Lines logs are tested in test-json.c). */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,48 +158,6 @@ START_TEST(test_atomic_write_keeps_old_file_on_failure)
 }
 END_TEST
 
-START_TEST(test_full_disk_is_an_error)
-{
-    /* /dev/full fails every write with ENOSPC, as a full disk does. (Atomic writes go
-     * through a temporary file next to the target, which /dev does not allow, so the
-     * in-place append path is the one exercised here.) */
-    g_autoptr(GError) error = NULL;
-    json_t *v = json_pack("{s:i}", "epoch", 1);
-    ck_assert(!mmx_jsonl_append("/dev/full", v, &error));
-    json_decref(v);
-    ck_assert_contains(error->message, "cannot append to /dev/full: No space left on device");
-}
-END_TEST
-
-START_TEST(test_jsonl_torn_last_line)
-{
-    g_autofree char *dir = mmx_test_tmpdir();
-    g_autofree char *path = g_build_filename(dir, "results.jsonl", NULL);
-    for (int i = 0; i < 3; i++) {
-        json_t *v = json_pack("{s:i}", "trial", i);
-        ck_assert(mmx_jsonl_append(path, v, NULL));
-        json_decref(v);
-    }
-    FILE *f = fopen(path, "a");
-    fputs("{\"trial\": 3, \"acc", f); /* a kill in the middle of a line */
-    fclose(f);
-    g_autoptr(GError) error = NULL;
-    json_t *all = mmx_jsonl_read(path, &error);
-    ck_assert_ptr_nonnull(all);
-    ck_assert_int_eq(json_array_size(all), 3);
-    json_decref(all);
-    /* A bad line in the middle is real corruption. */
-    ck_assert(g_file_set_contents(path, "{\"a\":1}\nnot json\n{\"a\":2}\n", -1, NULL));
-    ck_assert_ptr_null(mmx_jsonl_read(path, &error));
-    ck_assert_contains(error->message, "results.jsonl:2: not a JSON line");
-    g_clear_error(&error);
-    g_autofree char *bad = g_build_filename(dir, "bad.json", NULL);
-    ck_assert(g_file_set_contents(bad, "{\n  \"a\": 1,\n}", -1, NULL));
-    ck_assert_ptr_null(mmx_json_read(bad, &error));
-    ck_assert_contains(error->message, "bad.json:3:");
-}
-END_TEST
-
 int
 main(void)
 {
@@ -211,8 +169,6 @@ main(void)
     suite_add_tcase(s, tc);
     TCase *io = tcase_create("io");
     tcase_add_test(io, test_atomic_write_keeps_old_file_on_failure);
-    tcase_add_test(io, test_full_disk_is_an_error);
-    tcase_add_test(io, test_jsonl_torn_last_line);
     suite_add_tcase(s, io);
     return mmx_test_run(s);
 }

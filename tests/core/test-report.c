@@ -7,11 +7,6 @@
 
 #include "test-util.h"
 
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
-
 /*
  * The fixture, test accuracy (loss, img/s) per seed 0, 1, 2:
  *   baseline  0.80 (0.50, 1000)  0.82 (0.45, 1100)  0.84 (0.40, 1200)

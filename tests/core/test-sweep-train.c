@@ -17,11 +17,6 @@
 
 #include "test-util.h"
 
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
-
 static const char base_spec[] =
     "{\"mmx\": 1, \"name\": \"tiny\", \"input\": {\"shape\": [28, 28, 1], \"classes\": 10},\n"
     " \"vars\": {\"dim\": 8},\n"

@@ -14,11 +14,6 @@
 
 #define EXPECTED_RANDOM_0 "lr=0.001527,k=4,op=softmax"
 
-#ifndef MMX_JSON_AUTOPTR
-#define MMX_JSON_AUTOPTR
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
-#endif
-
 static const char base_spec[] =
     "{\"mmx\": 1, \"name\": \"tiny\", \"plugins\": [\"activation\", \"./my-gate.so\"],\n"
     " \"vars\": {\"dim\": 32, \"k\": 7},\n"
@@ -400,51 +395,6 @@ START_TEST(test_plan_spec_for_file)
     /* The id does not depend on where the sweep lives. */
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(t->spec, "plugins"), 1)),
                      "./my-gate.so");
-}
-END_TEST
-
-START_TEST(test_json_patch_rfc_cases)
-{
-    /* RFC 7396 appendix A, a few rows. */
-    struct {
-        const char *target, *patch, *want;
-    } merge[] = {
-        {"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
-        {"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
-        {"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
-        {"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
-        {"{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}", "{\"a\":{\"b\":\"d\"}}"},
-        {"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
-        {"{\"e\":null}", "{\"a\":1}", "{\"a\":1,\"e\":null}"},
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS(merge); i++) {
-        json_t *t = json_loads(merge[i].target, 0, NULL);
-        g_autoptr(json_t) p = json_loads(merge[i].patch, 0, NULL);
-        mmx_json_merge_patch(&t, p);
-        g_autofree char *got = mmx_json_canonical(t);
-        ck_assert_str_eq(got, merge[i].want);
-        json_decref(t);
-    }
-    /* RFC 6902: insert into an array, errors named. */
-    json_t *doc = json_loads("{\"foo\":[\"bar\",\"baz\"]}", 0, NULL);
-    g_autoptr(json_t) ok = json_loads("[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"},"
-                                      "{\"op\":\"add\",\"path\":\"/a~1b\",\"value\":1}]",
-                                      0, NULL);
-    g_autoptr(GError) error = NULL;
-    ck_assert(mmx_json_patch_apply(&doc, ok, &error));
-    g_autofree char *got = mmx_json_canonical(doc);
-    ck_assert_str_eq(got, "{\"a/b\":1,\"foo\":[\"bar\",\"qux\",\"baz\"]}");
-    g_autoptr(json_t) bad = json_loads("[{\"op\":\"remove\",\"path\":\"/foo/7\"}]", 0, NULL);
-    ck_assert(!mmx_json_patch_apply(&doc, bad, &error));
-    ck_assert_str_eq(error->message, "JSON patch operation 0 (remove /foo/7): /foo is an array of "
-                                     "3 elements: '7' is not an index in it (use 0 to 2, or * for "
-                                     "every element)");
-    g_clear_error(&error);
-    g_autoptr(json_t) into =
-        json_loads("[{\"op\":\"move\",\"from\":\"/foo\",\"path\":\"/foo/0\"}]", 0, NULL);
-    ck_assert(!mmx_json_patch_apply(&doc, into, &error));
-    ck_assert_contains(error->message, "cannot move /foo into its own child /foo/0");
-    json_decref(doc);
 }
 END_TEST
 
@@ -844,7 +794,7 @@ START_TEST(test_torn_line_and_lost_record)
     write_text(dir, "out/results.jsonl", mid);
     g_autoptr(json_t) none = mmx_sweep_read_results(outdir, NULL, &error);
     ck_assert_ptr_null(none);
-    ck_assert_contains(error->message, "results.jsonl:2: a record that is not a JSON object");
+    ck_assert_contains(error->message, "results.jsonl:2: not a JSON line");
 }
 END_TEST
 
@@ -1209,6 +1159,132 @@ START_TEST(test_mpi_executor)
 }
 END_TEST
 
+/* An executor that runs nothing: it records which trials the coordinator starts and
+ * answers each with "interrupted" (the trial stays pending). */
+typedef struct recording_exec {
+    GArray *started; /* int: plan indices, in start order */
+    GQueue queue;    /* indices started and not yet polled */
+} recording_exec;
+
+static bool
+recording_start(void *self, const mmx_sweep_job *job, GError **error)
+{
+    (void)error;
+    recording_exec *x = self;
+    g_array_append_val(x->started, job->index);
+    g_queue_push_tail(&x->queue, GINT_TO_POINTER(job->index));
+    return true;
+}
+
+static bool
+recording_poll(void *self, int timeout_ms, mmx_sweep_outcome *o)
+{
+    (void)timeout_ms;
+    recording_exec *x = self;
+    if (g_queue_is_empty(&x->queue))
+        return false;
+    memset(o, 0, sizeof *o);
+    o->index = GPOINTER_TO_INT(g_queue_pop_head(&x->queue));
+    o->status = MMX_SWEEP_OUTCOME_INTERRUPTED;
+    o->reason = g_strdup("stopped by the test");
+    return true;
+}
+
+static void
+recording_stop(void *self, bool hard)
+{
+    (void)self;
+    (void)hard;
+}
+
+/* The report and the coordinator read results.jsonl the same way: for every trial, the
+ * report's finished/failed/pending is what the coordinator counts or runs. The records
+ * hold each way a trial's history can end: finished; failed; failed and then started
+ * again by --retry-failed and interrupted (pending, not failed); started by a
+ * coordinator that was killed; failed, retried and failed again; no record at all. */
+START_TEST(test_report_and_coordinator_agree)
+{
+    g_autofree char *dir =
+        run_dir("{\"mmx_sweep\": 1, \"base\": \"base.json\", \"seeds\": [0, 1, 2, 3, 4, 5]}");
+    g_autofree char *spath = g_build_filename(dir, "sweep.json", NULL);
+    g_autofree char *outdir = g_build_filename(dir, "out", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_sweep) sweep = mmx_sweep_load(spath, &error);
+    ck_assert_msg(sweep != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_sweep_plan) plan = mmx_sweep_plan_new(sweep, &error);
+    ck_assert_int_eq(mmx_sweep_plan_size(plan), 6);
+    ck_assert(mmx_sweep_write_manifest(plan, outdir, false, &error));
+    static const char *const history[6][4] = {
+        {"started", "finished", NULL},
+        {"started", "failed", NULL},
+        {"started", "failed", "started", NULL},
+        {"started", NULL},
+        {"started", "failed", "started", "failed"},
+        {NULL},
+    };
+    GString *log = g_string_new(NULL);
+    for (int i = 0; i < 6; i++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+        for (int k = 0; k < 4 && history[i][k]; k++) {
+            g_autoptr(json_t) rec =
+                json_pack("{ss ss si sI ss}", "event", history[i][k], "id", t->id, "index", i,
+                          "seed", (json_int_t)t->seed, "variant", t->variant);
+            if (strcmp(history[i][k], "finished") == 0)
+                json_object_set_new(rec, "result",
+                                    json_pack("{ss sf sf}", "status", "finished", "test_acc",
+                                              0.8, "test_loss", 0.5));
+            if (strcmp(history[i][k], "failed") == 0)
+                json_object_set_new(rec, "reason", json_sprintf("attempt %d failed", k));
+            g_autofree char *line = json_dumps(rec, JSON_COMPACT);
+            g_string_append_printf(log, "%s\n", line);
+        }
+    }
+    g_autofree char *text = g_string_free(log, FALSE);
+    write_text(dir, "out/results.jsonl", text);
+
+    /* The report's view. */
+    g_autoptr(mmx_report) report = mmx_report_new(outdir, &error);
+    ck_assert_msg(report != NULL, "%s", error ? error->message : "");
+    g_autoptr(json_t) rj = mmx_report_to_json(report);
+    json_t *v = json_array_get(json_object_get(rj, "variants"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "planned")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "finished")), 1);
+    json_t *failures = json_object_get(rj, "failures");
+    g_autofree char *fs = json_dumps(failures, 0);
+    ck_assert_msg(json_array_size(failures) == 2, "report failures: %s", fs);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "failed")), 2);
+    ck_assert_contains(json_string_value(json_array_get(failures, 0)), "seed 1: attempt 1 failed");
+    ck_assert_contains(json_string_value(json_array_get(failures, 1)), "seed 4: attempt 3 failed");
+
+    /* The coordinator's view: what it counts as finished and failed, and what it runs
+     * (without --retry-failed: only trials neither finished nor failed). */
+    recording_exec x = {g_array_new(FALSE, FALSE, sizeof(int)), G_QUEUE_INIT};
+    mmx_sweep_executor ex = {1, recording_start, recording_poll, recording_stop, &x};
+    mmx_sweep_run_options opt = mmx_sweep_run_options_default();
+    opt.out_dir = outdir;
+    opt.trainer = "/bin/false";
+    opt.resume = true;
+    opt.log = NULL;
+    mmx_sweep_summary sum;
+    g_clear_error(&error);
+    mmx_sweep_run(plan, &opt, &ex, &sum, &error);
+    ck_assert_int_eq(sum.planned, 6);
+    ck_assert_int_eq(sum.finished, 1);
+    ck_assert_int_eq(sum.failed, 2);
+    ck_assert_int_eq(x.started->len, 3);
+    ck_assert_int_eq(g_array_index(x.started, int, 0), 2);
+    ck_assert_int_eq(g_array_index(x.started, int, 1), 3);
+    ck_assert_int_eq(g_array_index(x.started, int, 2), 5);
+    g_array_unref(x.started);
+
+    /* After that run (each trial started and interrupted) the report still agrees. */
+    g_autoptr(mmx_report) again = mmx_report_new(outdir, &error);
+    ck_assert_ptr_nonnull(again);
+    g_autoptr(json_t) aj = mmx_report_to_json(again);
+    ck_assert_int_eq(json_array_size(json_object_get(aj, "failures")), 2);
+}
+END_TEST
+
 static Suite *
 sweep_suite(void)
 {
@@ -1224,7 +1300,6 @@ sweep_suite(void)
     tcase_add_test(tc, test_plan_wildcard_and_invalid);
     tcase_add_test(tc, test_plan_constraints_duplicates);
     tcase_add_test(tc, test_plan_spec_for_file);
-    tcase_add_test(tc, test_json_patch_rfc_cases);
     suite_add_tcase(s, tc);
     tc = tcase_create("reader");
     tcase_add_test(tc, test_rejected_inputs);
@@ -1244,6 +1319,7 @@ sweep_suite(void)
     tcase_add_test(tc, test_locked_folder);
     tcase_add_test(tc, test_kill9_stress);
     tcase_add_test(tc, test_mpi_executor);
+    tcase_add_test(tc, test_report_and_coordinator_agree);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/fuzz/run-fuzz.sh BUILD_DIR SECONDS|runs:N [TARGET...]: runs each libFuzzer target (spec,
-# sweep, safetensors, idx by default) for SECONDS, one after the other, starting from its
+# sweep, results, safetensors, idx by default) for SECONDS, one after the other, starting from its
 # seed corpus and what earlier runs in BUILD_DIR found (BUILD_DIR/fuzz-work/<target>/).
 # Fails on the first crash, sanitizer report, leak, timeout or out-of-memory, and says
 # which input did it. BUILD_DIR is a clang build with -Dfuzz=true and ASan+UBSan
@@ -11,7 +11,7 @@ build=${1:?usage: run-fuzz.sh BUILD_DIR SECONDS [TARGET...]}
 seconds=${2:?usage: run-fuzz.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(spec sweep safetensors idx)
+[ ${#targets[@]} -eq 0 ] && targets=(spec sweep results safetensors idx)
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "$build" && pwd)
 
@@ -23,6 +23,7 @@ seeds_of() {
     case $1 in
     spec) echo "$src/tests/data/specs" "$src/specs/models" ;;
     sweep) echo "$src/tests/fuzz/corpus/sweep" ;;
+    results) echo "$src/tests/fuzz/corpus/results" ;;
     safetensors) echo "$src/tests/fuzz/corpus/safetensors" ;;
     idx) echo "$src/tests/fuzz/corpus/idx" ;;
     *) echo "run-fuzz.sh: unknown target '$1'" >&2; exit 2 ;;

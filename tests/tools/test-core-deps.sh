@@ -17,11 +17,8 @@ cc=${CC:-cc}
 
 echo "1..5"
 # The conformance kit (check.c and its checks check-*.c) is one module: the checks report
-# through check.c's ck_fail, and check.c runs them. ALLOWED, to be removed: sweep.c and
-# sweep-plan.c import each other through JSON helpers that are moving to core/json.c; once
-# they have, this --allow goes and the circle is an error like any other.
-"$root/tools/check-core-deps" --group 'check*.c' --allow sweep.c,sweep-plan.c "$build" \
-    > "$tmp/out" 2>&1
+# through check.c's ck_fail, and check.c runs them. No other circle is allowed.
+"$root/tools/check-core-deps" --group 'check*.c' "$build" > "$tmp/out" 2>&1
 status=$?
 check "no dependency circle between the files of core/" \
     '[ $status -eq 0 ] && ! grep -q "^circle" "$tmp/out"'
