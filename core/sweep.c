@@ -535,14 +535,17 @@ read_base(reader *r, json_t *root, const char *pointer, const char *rel, const c
         json_decref(base);
         return NULL;
     }
+    /* A base without /train trains with the documented defaults, which an empty object
+     * means too; giving it one lets grid axes and changes address /train/... The sweep's
+     * own train is merged in (a base /train that is not an object is replaced, as RFC 7396
+     * says). */
     json_t *train = json_object_get(root, "train");
-    if (train) {
-        /* A base without /train gets one; one that is not an object is replaced, as
-         * RFC 7396 says. */
-        json_t *bt = json_incref(json_object_get(base, "train"));
+    json_t *bt = json_incref(json_object_get(base, "train"));
+    if (bt == NULL)
+        bt = json_object();
+    if (train)
         mmx_json_merge_patch(&bt, train);
-        json_object_set_new(base, "train", bt);
-    }
+    json_object_set_new(base, "train", bt);
     return base;
 }
 

@@ -108,6 +108,33 @@ START_TEST(test_plan_grid_seeds)
 }
 END_TEST
 
+/* A base without /train trains with the defaults: grid axes can still address /train. */
+START_TEST(test_plan_base_without_train)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    write_text(dir, "bare.json",
+               "{\"mmx\": 1, \"name\": \"bare\", \"blocks\": {\"repeat\": 1, \"body\": [\n"
+               "   {\"mixer\": {\"axis\": \"channel\", \"activation\": {\"op\": \"gelu\"}}}]}}\n");
+    write_text(dir, "sweep.json",
+               "{\"mmx_sweep\": 1, \"name\": \"b\", \"base\": \"bare.json\",\n"
+               " \"grid\": {\"/train/lr\": [0.001, 0.002]}}");
+    g_autofree char *path = g_build_filename(dir, "sweep.json", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_sweep) sweep = mmx_sweep_load(path, &error);
+    ck_assert_msg(sweep != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_sweep_plan) plan = mmx_sweep_plan_new(sweep, &error);
+    ck_assert_msg(plan != NULL, "%s", error ? error->message : "");
+    ck_assert_int_eq(mmx_sweep_plan_size(plan), 2);
+    for (int i = 0; i < 2; i++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+        ck_assert_msg(t->state == MMX_TRIAL_RUN, "%s",
+                      t->reason ? t->reason : "");
+        ck_assert_double_eq(json_number_value(spec_at(t, "/train/lr")), i ? 0.002 : 0.001);
+        ck_assert_int_eq(json_object_size(mmx_json_pointer_get(t->spec, "/train")), 1);
+    }
+}
+END_TEST
+
 START_TEST(test_plan_ids_are_canonical)
 {
     /* The same sweep written with its keys in another order gives the same ids. */
@@ -1291,6 +1318,7 @@ sweep_suite(void)
     Suite *s = suite_create("sweep");
     TCase *tc = tcase_create("planner");
     tcase_add_test(tc, test_plan_grid_seeds);
+    tcase_add_test(tc, test_plan_base_without_train);
     tcase_add_test(tc, test_plan_ids_are_canonical);
     tcase_add_test(tc, test_plan_zip);
     tcase_add_test(tc, test_plan_random);
