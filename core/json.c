@@ -45,6 +45,28 @@ mmx_json_canonical(const json_t *value)
     return json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
+json_t *
+mmx_json_without_docs(const json_t *value)
+{
+    if (json_is_array(value)) {
+        json_t *out = json_array();
+        for (size_t i = 0; i < json_array_size(value); i++)
+            json_array_append_new(out, mmx_json_without_docs(json_array_get(value, i)));
+        return out;
+    }
+    if (!json_is_object(value))
+        return json_deep_copy(value);
+    json_t *out = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)value, key, v)
+    {
+        if (!(strcmp(key, "doc") == 0 && json_is_string(v)))
+            json_object_set_new(out, key, mmx_json_without_docs(v));
+    }
+    return out;
+}
+
 const char *
 mmx_json_kind(const json_t *value)
 {

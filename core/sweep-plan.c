@@ -369,7 +369,9 @@ resolve_combo(const mmx_sweep *sweep, GPtrArray *axes, const int *pick, combo *o
     }
     out->spec = spec;
     if (spec) {
-        out->canonical = mmx_json_canonical(spec);
+        /* Without its doc strings: a doc edit keeps the trials' ids (docs/sweeps.md). */
+        g_autoptr(json_t) bare = mmx_json_without_docs(spec);
+        out->canonical = mmx_json_canonical(bare);
     } else {
         out->reason = g_strdup(error->message);
         /* An unresolved combination is identified by what it asked for. */

@@ -46,6 +46,10 @@ MMX_API json_t *mmx_json_read(const char *path, GError **error);
  * the value cannot be encoded, as json_dumps). Equal JSON gives equal text: ids and
  * fingerprints are hashes of it. */
 MMX_API char *mmx_json_canonical(const json_t *value);
+/* A deep copy of value without its `doc` members (string-valued, at any depth): the prose
+ * of a spec, which training never reads, so that ids hashed over the copy survive an edit
+ * of a doc string (new; never NULL for a valid value). */
+MMX_API json_t *mmx_json_without_docs(const json_t *value);
 /* What a value is, for messages: "an object", "an array", "a string", "a number" (integer
  * or real), "a boolean" or "null" (a static string). */
 MMX_API const char *mmx_json_kind(const json_t *value);

@@ -101,6 +101,22 @@ START_TEST(test_canonical_and_kind)
 }
 END_TEST
 
+START_TEST(test_without_docs)
+{
+    g_autoptr(json_t) a = parse("{\"doc\": \"top\", \"b\": [{\"doc\": \"in\", \"x\": 1}],"
+                                " \"c\": {\"doc\": 3, \"d\": {\"doc\": \"deep\"}}}");
+    g_autoptr(json_t) bare = mmx_json_without_docs(a);
+    g_autofree char *cb = mmx_json_canonical(bare);
+    /* string-valued docs go at any depth; a doc that is not a string is data and stays */
+    ck_assert_str_eq(cb, "{\"b\":[{\"x\":1}],\"c\":{\"d\":{},\"doc\":3}}");
+    g_autofree char *ca = mmx_json_canonical(a);
+    ck_assert_ptr_nonnull(strstr(ca, "\"doc\":\"top\"")); /* the original is untouched */
+    g_autoptr(json_t) n = json_integer(7);
+    g_autoptr(json_t) nb = mmx_json_without_docs(n);
+    ck_assert(json_equal(n, nb));
+}
+END_TEST
+
 /* ---- JSON Pointers ---- */
 
 START_TEST(test_pointer_escaping)
@@ -436,6 +452,7 @@ json_suite(void)
     tcase_add_test(tc, test_read_rejects_duplicate_keys);
     tcase_add_test(tc, test_read_errors);
     tcase_add_test(tc, test_canonical_and_kind);
+    tcase_add_test(tc, test_without_docs);
     suite_add_tcase(s, tc);
     tc = tcase_create("pointer");
     tcase_add_test(tc, test_pointer_escaping);

@@ -135,6 +135,38 @@ START_TEST(test_plan_base_without_train)
 }
 END_TEST
 
+/* A doc edit keeps the trial ids: ids hash the resolved spec without its doc strings. */
+START_TEST(test_plan_ids_ignore_docs)
+{
+    const char *sweep = "{\"mmx_sweep\": 1, \"name\": \"d\", \"base\": \"base.json\",\n"
+                        " \"grid\": {\"/vars/dim\": [32, 64]}}";
+    char *ids[2][2];
+    for (int v = 0; v < 2; v++) {
+        g_autofree char *dir = mmx_test_tmpdir();
+        g_autofree char *path = sweep_file(dir, sweep);
+        if (v == 1) {
+            g_autofree char *bpath = g_build_filename(dir, "base.json", NULL);
+            g_autoptr(json_t) base = mmx_json_read(bpath, NULL);
+            json_object_set_new(base, "doc", json_string("A doc written later."));
+            g_autofree char *text = json_dumps(base, JSON_INDENT(2));
+            write_text(dir, "base.json", text);
+        }
+        g_autoptr(GError) error = NULL;
+        g_autoptr(mmx_sweep) s = mmx_sweep_load(path, &error);
+        ck_assert_msg(s != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_sweep_plan) plan = mmx_sweep_plan_new(s, &error);
+        ck_assert_msg(plan != NULL, "%s", error ? error->message : "");
+        for (int i = 0; i < 2; i++)
+            ids[v][i] = g_strdup(mmx_sweep_plan_trial(plan, i)->id);
+    }
+    for (int i = 0; i < 2; i++) {
+        ck_assert_str_eq(ids[0][i], ids[1][i]);
+        g_free(ids[0][i]);
+        g_free(ids[1][i]);
+    }
+}
+END_TEST
+
 START_TEST(test_plan_ids_are_canonical)
 {
     /* The same sweep written with its keys in another order gives the same ids. */
@@ -1319,6 +1351,7 @@ sweep_suite(void)
     TCase *tc = tcase_create("planner");
     tcase_add_test(tc, test_plan_grid_seeds);
     tcase_add_test(tc, test_plan_base_without_train);
+    tcase_add_test(tc, test_plan_ids_ignore_docs);
     tcase_add_test(tc, test_plan_ids_are_canonical);
     tcase_add_test(tc, test_plan_zip);
     tcase_add_test(tc, test_plan_random);
