@@ -31,5 +31,6 @@
 #include <mmx/mmx-graph.h>
 #include <mmx/mmx-exec.h>
 #include <mmx/mmx-train.h>
+#include <mmx/mmx-analyze.h>
 
 #endif /* MMX_H */

@@ -1,0 +1,82 @@
+/* mmx-analyze.h: what the weights of a trained model look like (docs/analysis.md).
+ *
+ *     g_autoptr(mmx_model) model = mmx_model_new(graph, 0, &error);
+ *     g_autoptr(json_t) doc = mmx_analyze_checkpoint(model, "final.safetensors", &error);
+ *
+ * Two analyses of the mixers' key and value weights, in double precision:
+ * - symmetry: the cosine between a value weight V and its key weight K transposed (1 for
+ *   tied weights by construction, about 0 for independent random ones; the zoo's record
+ *   is the mean of these cosines), and the symmetric / antisymmetric energy split of the
+ *   square coupling V K through the hidden layer;
+ * - spectra: singular values, the entropy effective rank (Roy & Vetterli 2007), the
+ *   stable rank, and a power-law fit of the tail of the eigenvalues of W^T W (Clauset,
+ *   Shalizi & Newman 2009) with its Kolmogorov-Smirnov distance.
+ * The statistics are also public one by one, on row-major float matrices, so that they
+ * can be tested on matrices whose answer is known.
+ */
+#ifndef MMX_ANALYZE_H
+#define MMX_ANALYZE_H
+
+#include <mmx/mmx-exec.h>
+
+G_BEGIN_DECLS
+
+#define MMX_ANALYZE_ERROR (mmx_analyze_error_quark())
+MMX_API GQuark mmx_analyze_error_quark(void);
+typedef enum mmx_analyze_error_code {
+    MMX_ANALYZE_ERROR_INPUT, /* a matrix or sample the statistic cannot be computed on */
+} mmx_analyze_error_code;
+
+/* Fewer tail points than this and a power-law fit says it is unreliable. */
+#define MMX_ANALYZE_POWER_LAW_MIN_TAIL 50
+
+/* cos(V, K^T): K is [rows, cols], V is [cols, rows]. 0 when either is all zeros.
+ * Cannot fail. */
+MMX_API double mmx_analyze_cosine_transpose(const float *v, const float *k, int64_t rows,
+                                            int64_t cols);
+
+/* The fractions of ||W||_F^2 in the symmetric part (W+W^T)/2 and the antisymmetric part
+ * (W-W^T)/2 of a square [n, n] matrix (W in double precision; they add to 1; both 0 for
+ * the zero matrix). Cannot fail. */
+MMX_API void mmx_analyze_symmetry_split(const double *w, int64_t n, double *sym, double *anti);
+
+/* The min(rows, cols) singular values of the [rows, cols] matrix w, largest first, into
+ * sv (the caller's array): square roots of the eigenvalues of the smaller Gram matrix,
+ * found by cyclic Jacobi rotations in double precision. False with MMX_ANALYZE_ERROR_INPUT
+ * when a dimension is not positive or the Gram matrix is larger than 4096 wide. */
+MMX_API bool mmx_analyze_singular_values(const float *w, int64_t rows, int64_t cols, double *sv,
+                                         GError **error);
+
+/* exp of the entropy of p_i = s_i / sum s (Roy & Vetterli): k for k equal nonzero values.
+ * 0 when every value is 0. Cannot fail. */
+MMX_API double mmx_analyze_effective_rank(const double *sv, int64_t n);
+/* sum s_i^2 / max s_i^2; 0 when every value is 0. Cannot fail. */
+MMX_API double mmx_analyze_stable_rank(const double *sv, int64_t n);
+
+typedef struct mmx_power_law {
+    double alpha;   /* density ~ x^-alpha above xmin (continuous MLE) */
+    double xmin;    /* the start of the tail, chosen by the least KS distance */
+    double ks;      /* Kolmogorov-Smirnov distance of the tail to the fitted law */
+    int64_t n_tail; /* samples >= xmin */
+    int64_t n;      /* positive samples given */
+    bool reliable;  /* n_tail >= MMX_ANALYZE_POWER_LAW_MIN_TAIL */
+} mmx_power_law;
+
+/* Fits a power law to the positive values of x[n] (the caller's; not modified). Every
+ * distinct value leaving at least 5 samples in the tail is tried as xmin. False with
+ * MMX_ANALYZE_ERROR_INPUT ("... needs at least 5 distinct positive values ...") when
+ * there is no such candidate. */
+MMX_API bool mmx_analyze_power_law(const double *x, int64_t n, mmx_power_law *fit, GError **error);
+
+/* Loads the checkpoint at path into model (its parameters are overwritten) and analyzes
+ * every mixer of its graph: a node "P.key" with a 2-D weight and a node "P.value" beside
+ * it. A new JSON document {"weights", "spec_name", "symmetry": [...], "spectra": [...]}
+ * (docs/analysis.md lists the fields). NULL with the loader's error when the file is not
+ * a safetensors file (MMX_CHECKPOINT_ERROR) or does not fit the model (MMX_EXEC_ERROR:
+ * a missing parameter or a shape that differs, named), or MMX_ANALYZE_ERROR_INPUT when
+ * the graph has no mixer. */
+MMX_API json_t *mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error);
+
+G_END_DECLS
+
+#endif /* MMX_ANALYZE_H */

@@ -1,0 +1,315 @@
+/* test-analyze.c: each statistic of mmx-analyze.h on matrices whose answer is known, a
+ * model's checkpoint (tied and untied mixers, and the zoo's Python symmetry score on the
+ * same file), and the checkpoints it refuses with their messages. */
+#include <math.h>
+#include <string.h>
+
+#include <mmx/mmx-analyze.h>
+
+#include "test-util.h"
+
+/* A standard normal draw (Box-Muller) from a seeded GRand. */
+static double
+gauss(GRand *r)
+{
+    double u = g_rand_double_range(r, 1e-300, 1), v = g_rand_double(r);
+    return sqrt(-2 * log(u)) * cos(2 * G_PI * v);
+}
+
+START_TEST(test_symmetric_matrix)
+{
+    enum { N = 7 };
+    float w[N * N];
+    double wd[N * N];
+    GRand *r = g_rand_new_with_seed(1);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j <= i; j++)
+            w[i * N + j] = w[j * N + i] = (float)gauss(r);
+    g_rand_free(r);
+    for (int i = 0; i < N * N; i++)
+        wd[i] = w[i];
+    ck_assert_double_eq_tol(mmx_analyze_cosine_transpose(w, w, N, N), 1.0, 1e-12);
+    double s, a;
+    mmx_analyze_symmetry_split(wd, N, &s, &a);
+    ck_assert_double_eq_tol(s, 1.0, 1e-15);
+    ck_assert_double_eq_tol(a, 0.0, 1e-15);
+}
+END_TEST
+
+START_TEST(test_antisymmetric_matrix)
+{
+    enum { N = 6 };
+    float w[N * N];
+    double wd[N * N];
+    GRand *r = g_rand_new_with_seed(2);
+    for (int i = 0; i < N; i++) {
+        w[i * N + i] = 0;
+        for (int j = 0; j < i; j++) {
+            w[i * N + j] = (float)gauss(r);
+            w[j * N + i] = -w[i * N + j];
+        }
+    }
+    g_rand_free(r);
+    for (int i = 0; i < N * N; i++)
+        wd[i] = w[i];
+    ck_assert_double_eq_tol(mmx_analyze_cosine_transpose(w, w, N, N), -1.0, 1e-12);
+    double s, a;
+    mmx_analyze_symmetry_split(wd, N, &s, &a);
+    ck_assert_double_eq_tol(s, 0.0, 1e-15);
+    ck_assert_double_eq_tol(a, 1.0, 1e-15);
+    mmx_analyze_symmetry_split((double[4]){0}, 2, &s, &a);
+    ck_assert(s == 0 && a == 0);
+}
+END_TEST
+
+START_TEST(test_random_matrices_near_zero)
+{
+    /* Independent K [h, n] and V [n, h]: the cosine is a mean of h*n products of
+     * independent unit normals over h*n, standard deviation 1/sqrt(h*n) = 1/160; six
+     * standard deviations bound it. */
+    enum { H = 128, N = 200 };
+    g_autofree float *k = g_new(float, H * N), *v = g_new(float, H * N);
+    GRand *r = g_rand_new_with_seed(3);
+    for (int i = 0; i < H * N; i++) {
+        k[i] = (float)gauss(r);
+        v[i] = (float)gauss(r);
+    }
+    g_rand_free(r);
+    double c = mmx_analyze_cosine_transpose(v, k, H, N);
+    ck_assert_msg(fabs(c) < 6.0 / 160, "cosine %g", c);
+}
+END_TEST
+
+START_TEST(test_diagonal_singular_values)
+{
+    /* A [3, 5] matrix with a diagonal 3, -0.5, 2: singular values 3, 2, 0.5 exactly. */
+    float w[15] = {0};
+    w[0] = 3, w[6] = -0.5f, w[12] = 2;
+    double sv[3];
+    g_autoptr(GError) error = NULL;
+    ck_assert(mmx_analyze_singular_values(w, 3, 5, sv, &error));
+    ck_assert(sv[0] == 3 && sv[1] == 2 && sv[2] == 0.5);
+    /* The transpose [5, 3] takes the other Gram matrix: the same values. */
+    float t[15] = {0};
+    t[0] = 3, t[4] = -0.5f, t[8] = 2;
+    ck_assert(mmx_analyze_singular_values(t, 5, 3, sv, &error));
+    ck_assert(sv[0] == 3 && sv[1] == 2 && sv[2] == 0.5);
+    ck_assert_double_eq_tol(mmx_analyze_stable_rank(sv, 3), (9 + 4 + 0.25) / 9, 1e-15);
+    ck_assert(!mmx_analyze_singular_values(w, 0, 5, sv, &error));
+    ck_assert_str_eq(error->message,
+                     "singular values of a [0, 5] matrix: both dimensions must be positive");
+}
+END_TEST
+
+START_TEST(test_effective_rank)
+{
+    /* k equal singular values: effective rank k. */
+    double eq[6] = {2, 2, 2, 2, 0, 0};
+    ck_assert_double_eq_tol(mmx_analyze_effective_rank(eq, 6), 4.0, 1e-12);
+    ck_assert_double_eq_tol(mmx_analyze_stable_rank(eq, 6), 4.0, 1e-12);
+    ck_assert(mmx_analyze_effective_rank((double[2]){0, 0}, 2) == 0);
+    /* A random rank-3 matrix A B (A [40, 3], B [3, 30]): 3 nonzero singular values, the
+     * rest at rounding, so an effective rank in (1, 3]. */
+    enum { R = 40, C = 30, K = 3 };
+    double a[R * K], b[K * C];
+    GRand *r = g_rand_new_with_seed(4);
+    for (int i = 0; i < R * K; i++)
+        a[i] = gauss(r);
+    for (int i = 0; i < K * C; i++)
+        b[i] = gauss(r);
+    g_rand_free(r);
+    float w[R * C];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) {
+            double acc = 0;
+            for (int h = 0; h < K; h++)
+                acc += a[i * K + h] * b[h * C + j];
+            w[i * C + j] = (float)acc;
+        }
+    double sv[C];
+    g_autoptr(GError) error = NULL;
+    ck_assert(mmx_analyze_singular_values(w, R, C, sv, &error));
+    ck_assert(sv[K - 1] > 1);
+    ck_assert_msg(sv[K] < 1e-5 * sv[0], "s_%d = %g vs s_0 = %g", K, sv[K], sv[0]);
+    double er = mmx_analyze_effective_rank(sv, C);
+    ck_assert_msg(er > 1 && er <= K + 1e-3, "effective rank %g", er);
+}
+END_TEST
+
+START_TEST(test_power_law_recovers_alpha)
+{
+    /* 5000 draws of a power law with alpha 2.5 above 1 (inverse CDF), below it 2000
+     * uniform values in (0, 1) that the fit must cut off by its xmin. */
+    enum { TAIL = 5000, BODY = 2000 };
+    g_autofree double *x = g_new(double, TAIL + BODY);
+    GRand *r = g_rand_new_with_seed(5);
+    for (int i = 0; i < TAIL; i++)
+        x[i] = pow(1 - g_rand_double(r), -1 / 1.5);
+    for (int i = 0; i < BODY; i++)
+        x[TAIL + i] = g_rand_double_range(r, 0.01, 0.99);
+    g_rand_free(r);
+    mmx_power_law fit;
+    g_autoptr(GError) error = NULL;
+    ck_assert(mmx_analyze_power_law(x, TAIL + BODY, &fit, &error));
+    ck_assert_msg(fabs(fit.alpha - 2.5) < 0.1, "alpha %g", fit.alpha);
+    ck_assert_msg(fit.xmin >= 0.95 && fit.xmin < 1.5, "xmin %g", fit.xmin);
+    ck_assert(fit.ks < 0.05);
+    ck_assert(fit.reliable && fit.n_tail > 2000 && fit.n == TAIL + BODY);
+    /* Too few points: a fit, said to be unreliable. */
+    ck_assert(mmx_analyze_power_law(x, 20, &fit, &error));
+    ck_assert(!fit.reliable);
+    /* No tail at all. */
+    ck_assert(!mmx_analyze_power_law((double[4]){1, 1, -1, 0}, 4, &fit, &error));
+    ck_assert_str_eq(error->message, "a power-law fit needs at least 5 distinct positive values "
+                                     "above its xmin; got 2 positive values");
+}
+END_TEST
+
+/* A model of a test spec with its parameters saved to dir/name. */
+static mmx_model *
+saved_model(mmx_test_model *m, const char *spec, const char *dir, const char *name, char **path)
+{
+    mmx_test_model_load(m, spec);
+    g_autoptr(GError) error = NULL;
+    mmx_model *model = mmx_model_new(m->graph, 7, &error);
+    ck_assert_msg(model != NULL, "%s", error ? error->message : "");
+    *path = g_build_filename(dir, name, NULL);
+    ck_assert_msg(mmx_model_save(model, *path, NULL, NULL, &error), "%s", error ? error->message : "");
+    return model;
+}
+
+START_TEST(test_tied_checkpoint)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    mmx_test_model m = {0};
+    g_autofree char *path = NULL;
+    g_autoptr(mmx_model) model = saved_model(&m, "specs/hopfield-tie.json", dir, "t.safetensors", &path);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) doc = mmx_analyze_checkpoint(model, path, &error);
+    ck_assert_msg(doc != NULL, "%s", error ? error->message : "");
+    json_t *sym = json_object_get(doc, "symmetry");
+    ck_assert_int_eq(json_array_size(sym), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *rec = json_array_get(sym, i);
+        ck_assert(json_is_true(json_object_get(rec, "tied")));
+        ck_assert(json_real_value(json_object_get(rec, "cosine")) == 1.0);
+        ck_assert(json_real_value(json_object_get(rec, "coupling_symmetric")) == 1.0);
+        ck_assert(json_real_value(json_object_get(rec, "coupling_antisymmetric")) == 0.0);
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "axis")), "token");
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(sym, 0), "mixer")),
+                     "blocks.0.mixer");
+    /* A tied mixer has one matrix: one spectrum each, of 16 singular values. */
+    json_t *spectra = json_object_get(doc, "spectra");
+    ck_assert_int_eq(json_array_size(spectra), 2);
+    json_t *sp = json_array_get(spectra, 0);
+    ck_assert_int_eq(json_array_size(json_object_get(sp, "singular_values")), 16);
+    ck_assert(json_real_value(json_object_get(sp, "effective_rank")) > 1);
+    ck_assert(json_is_false(json_object_get(json_object_get(sp, "power_law"), "reliable")));
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+START_TEST(test_untied_checkpoint_agrees_with_zoo_table)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    mmx_test_model m = {0};
+    g_autofree char *path = NULL;
+    g_autoptr(mmx_model) model = saved_model(&m, "specs/mlp-mixer.json", dir, "u.safetensors", &path);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) doc = mmx_analyze_checkpoint(model, path, &error);
+    ck_assert_msg(doc != NULL, "%s", error ? error->message : "");
+    json_t *rec;
+    size_t i;
+    json_array_foreach (json_object_get(doc, "symmetry"), i, rec) {
+        ck_assert(json_is_false(json_object_get(rec, "tied")));
+        double c = json_real_value(json_object_get(rec, "cosine"));
+        ck_assert_msg(fabs(c) < 0.5, "independent random weights: cosine %g", c);
+        double s = json_real_value(json_object_get(rec, "coupling_symmetric"));
+        double a = json_real_value(json_object_get(rec, "coupling_antisymmetric"));
+        ck_assert_double_eq_tol(s + a, 1.0, 1e-12);
+    }
+    /* The zoo's record (tools/zoo-table's symmetry_score) on the same file. */
+    g_autofree char *table = mmx_test_source_path("tools/zoo-table");
+    g_autofree char *code = g_strdup_printf(
+        "import importlib.machinery; z = importlib.machinery.SourceFileLoader('z', '%s')"
+        ".load_module(); print(repr(z.symmetry_score('%s')))",
+        table, path);
+    const char *argv[] = {"python3", "-c", code, NULL};
+    g_autofree char *out = NULL, *err = NULL;
+    int status;
+    ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                           &status, &error));
+    ck_assert_msg(status == 0, "%s", err);
+    double zoo = g_ascii_strtod(out, NULL);
+    double mean = json_real_value(json_object_get(doc, "mean_cosine"));
+    ck_assert_msg(fabs(zoo - mean) < 1e-9, "zoo-table %s, mmx %.17g", out, mean);
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+START_TEST(test_refused_checkpoints)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    mmx_test_model m = {0};
+    g_autofree char *path = NULL;
+    g_autoptr(mmx_model) model = saved_model(&m, "specs/mlp-mixer.json", dir, "u.safetensors", &path);
+    g_autoptr(GError) error = NULL;
+    /* Not a safetensors file. */
+    g_autofree char *junk = g_build_filename(dir, "junk.safetensors", NULL);
+    ck_assert(g_file_set_contents(junk, "not a checkpoint", -1, NULL));
+    ck_assert_ptr_null(mmx_analyze_checkpoint(model, junk, &error));
+    ck_assert(g_error_matches(error, MMX_CHECKPOINT_ERROR, MMX_CHECKPOINT_ERROR_CORRUPT));
+    ck_assert_contains(error->message, "junk.safetensors");
+    g_clear_error(&error);
+    /* A parameter missing, and one of another shape. */
+    const mmx_graph *g = m.graph;
+    int np = mmx_graph_n_params(g);
+    g_autofree mmx_st_tensor *t = g_new0(mmx_st_tensor, np);
+    int n = 0, k = mmx_graph_find_param(g, "blocks.0.mixer.key.weight");
+    g_autofree float *wrong = g_new0(float, 64 * 50);
+    for (int i = 0; i < np; i++) {
+        const mmx_graph_param *p = mmx_graph_get_param(g, i);
+        if (strcmp(p->name, "blocks.1.mixer.value.weight") == 0)
+            continue;
+        t[n] = (mmx_st_tensor){.name = p->name, .rank = p->info.shape.rank, .data = mmx_model_param(model, i)};
+        for (int d = 0; d < p->info.shape.rank; d++)
+            t[n].dims[d] = p->info.shape.dim[d];
+        if (i == k) {
+            t[n].dims[1] = 50;
+            t[n].data = wrong;
+        }
+        n++;
+    }
+    g_autofree char *bad = g_build_filename(dir, "bad.safetensors", NULL);
+    ck_assert(mmx_safetensors_write(bad, t, (size_t)n, NULL, &error));
+    ck_assert_ptr_null(mmx_analyze_checkpoint(model, bad, &error));
+    ck_assert(g_error_matches(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_MISMATCH));
+    ck_assert_contains(error->message, "tensor 'blocks.1.mixer.value.weight' is missing");
+    ck_assert_contains(error->message, "tensor 'blocks.0.mixer.key.weight': the model expects "
+                                       "[32, 16], the file has [32, 50]");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("analyze");
+    TCase *sym = tcase_create("symmetry");
+    tcase_add_test(sym, test_symmetric_matrix);
+    tcase_add_test(sym, test_antisymmetric_matrix);
+    tcase_add_test(sym, test_random_matrices_near_zero);
+    suite_add_tcase(s, sym);
+    TCase *spec = tcase_create("spectra");
+    tcase_add_test(spec, test_diagonal_singular_values);
+    tcase_add_test(spec, test_effective_rank);
+    tcase_add_test(spec, test_power_law_recovers_alpha);
+    suite_add_tcase(s, spec);
+    TCase *ck = tcase_create("checkpoint");
+    tcase_add_test(ck, test_tied_checkpoint);
+    tcase_add_test(ck, test_untied_checkpoint_agrees_with_zoo_table);
+    tcase_add_test(ck, test_refused_checkpoints);
+    suite_add_tcase(s, ck);
+    return mmx_test_run(s);
+}
