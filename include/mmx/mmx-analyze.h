@@ -1,4 +1,4 @@
-/* mmx-analyze.h: what the weights of a trained model look like (docs/analysis.md).
+/* mmx-analyze.h: what the weights of a trained model look like.
  *
  *     g_autoptr(mmx_model) model = mmx_model_new(graph, 0, &error);
  *     g_autoptr(json_t) doc = mmx_analyze_checkpoint(model, "final.safetensors", &error);
@@ -71,7 +71,10 @@ MMX_API bool mmx_analyze_power_law(const double *x, int64_t n, mmx_power_law *fi
 /* Loads the checkpoint at path into model (its parameters are overwritten) and analyzes
  * every mixer of its graph: a node "P.key" with a 2-D weight and a node "P.value" beside
  * it. A new JSON document {"weights", "spec_name", "symmetry": [...], "spectra": [...]}
- * (docs/analysis.md lists the fields). NULL with the loader's error when the file is not
+ * Each "symmetry" entry: mixer, axis, key and value parameter names, tied, cosine,
+ * coupling_symmetric, coupling_antisymmetric; the document's mean_cosine is their mean.
+ * Each "spectra" entry: node, role, shape, singular_values, effective_rank, stable_rank
+ * and power_law {alpha, xmin, ks, n_tail, n_eigenvalues, reliable}. NULL with the loader's error when the file is not
  * a safetensors file (MMX_CHECKPOINT_ERROR) or does not fit the model (MMX_EXEC_ERROR:
  * a missing parameter or a shape that differs, named), or MMX_ANALYZE_ERROR_INPUT when
  * the graph has no mixer. */
