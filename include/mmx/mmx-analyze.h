@@ -73,7 +73,7 @@ MMX_API bool mmx_analyze_power_law(const double *x, int64_t n, mmx_power_law *fi
  * it. A new JSON document {"weights", "spec_name", "symmetry": [...], "spectra": [...]}
  * Each "symmetry" entry: mixer, axis, key and value parameter names, tied, cosine,
  * coupling_symmetric, coupling_antisymmetric; the document's mean_cosine is their mean.
- * Each "spectra" entry: node, role, shape, singular_values, effective_rank, stable_rank
+ * Each "spectra" entry: node, role, axis, shape, singular_values, effective_rank, stable_rank
  * and power_law {alpha, xmin, ks, n_tail, n_eigenvalues, reliable}. NULL with the loader's error when the file is not
  * a safetensors file (MMX_CHECKPOINT_ERROR) or does not fit the model (MMX_EXEC_ERROR:
  * a missing parameter or a shape that differs, named), or MMX_ANALYZE_ERROR_INPUT when
