@@ -27,30 +27,30 @@
 #define MMX_STAMP_LEVEL_avx2 MMX_ISA_AVX2
 #define MMX_STAMP_LEVEL_avx512 MMX_ISA_AVX512
 
-#define MMX_STAMP_KERNEL(id, name, isa, table, fwd, bwd)                                          \
-    static int id##_fwd_##isa(mmx_ctx *ctx, const mmx_kernel_args *a)                              \
+#define MMX_STAMP_KERNEL(id, label, sfx, table, fwd, bwd)                                          \
+    static int id##_fwd_##sfx(mmx_ctx *ctx, const mmx_kernel_args *a)                              \
     {                                                                                              \
-        return fwd(ctx, a, &table##isa);                                                           \
+        return fwd(ctx, a, &table##sfx);                                                           \
     }                                                                                              \
-    static int id##_bwd_##isa(mmx_ctx *ctx, const mmx_kernel_args *a)                              \
+    static int id##_bwd_##sfx(mmx_ctx *ctx, const mmx_kernel_args *a)                              \
     {                                                                                              \
-        return bwd(ctx, a, &table##isa);                                                           \
+        return bwd(ctx, a, &table##sfx);                                                           \
     }                                                                                              \
-    static const mmx_kernel_desc id##_kernel_##isa = {.struct_size = sizeof(mmx_kernel_desc),      \
-                                                      .name = name "_" #isa,                       \
-                                                      .isa = MMX_STAMP_LEVEL_##isa,                \
-                                                      .forward = id##_fwd_##isa,                   \
-                                                      .backward = id##_bwd_##isa};
+    static const mmx_kernel_desc id##_kernel_##sfx = {.struct_size = sizeof(mmx_kernel_desc),      \
+                                                      .name = label "_" #sfx,                      \
+                                                      .isa = MMX_STAMP_LEVEL_##sfx,                \
+                                                      .forward = id##_fwd_##sfx,                   \
+                                                      .backward = id##_bwd_##sfx};
 
 /* One kernel per ISA for an op and the array the op descriptor points at,
- * id_kernels[] = {scalar, avx2, avx512}: kernel "<name>_<isa>" runs
- * fwd(ctx, args, &<table><isa>) forward and bwd(ctx, args, &<table><isa>) backward. name is
- * a string literal; table the prefix of the per-ISA objects (tensor_ for tensor_scalar,
+ * id_kernels[] = {scalar, avx2, avx512}: kernel "<label>_<isa>" runs
+ * fwd(ctx, args, &<table><isa>) forward and bwd(ctx, args, &<table><isa>) backward. label
+ * is a string literal; table the prefix of the per-ISA objects (tensor_ for tensor_scalar,
  * tensor_avx2, tensor_avx512). Adding an ISA? Add its level above and its line here. */
-#define MMX_ISA_KERNELS(id, name, table, fwd, bwd)                                                 \
-    MMX_STAMP_KERNEL(id, name, scalar, table, fwd, bwd)                                            \
-    MMX_STAMP_KERNEL(id, name, avx2, table, fwd, bwd)                                              \
-    MMX_STAMP_KERNEL(id, name, avx512, table, fwd, bwd)                                            \
+#define MMX_ISA_KERNELS(id, label, table, fwd, bwd)                                                 \
+    MMX_STAMP_KERNEL(id, label, scalar, table, fwd, bwd)                                            \
+    MMX_STAMP_KERNEL(id, label, avx2, table, fwd, bwd)                                              \
+    MMX_STAMP_KERNEL(id, label, avx512, table, fwd, bwd)                                            \
     static const mmx_kernel_desc *const id##_kernels[] = {&id##_kernel_scalar, &id##_kernel_avx2,  \
                                                           &id##_kernel_avx512};
 

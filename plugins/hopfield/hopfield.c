@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "hopfield-private.h"
@@ -549,27 +550,7 @@ hopfield_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const hop_maps *maps)
     return st;
 }
 
-#define HOP_KERNEL(isa_name, isa_level)                                                            \
-    static int hop_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                          \
-    {                                                                                              \
-        return hopfield_forward(ctx, a, &hop_maps_##isa_name);                                     \
-    }                                                                                              \
-    static int hop_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                          \
-    {                                                                                              \
-        return hopfield_backward(ctx, a, &hop_maps_##isa_name);                                    \
-    }                                                                                              \
-    static const mmx_kernel_desc hop_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc),  \
-                                                          .name = "hopfield_" #isa_name,           \
-                                                          .isa = isa_level,                        \
-                                                          .forward = hop_fwd_##isa_name,           \
-                                                          .backward = hop_bwd_##isa_name};
-
-HOP_KERNEL(scalar, MMX_ISA_SCALAR)
-HOP_KERNEL(avx2, MMX_ISA_AVX2)
-HOP_KERNEL(avx512, MMX_ISA_AVX512)
-
-static const mmx_kernel_desc *const hop_kernels[] = {&hop_kernel_scalar, &hop_kernel_avx2,
-                                                     &hop_kernel_avx512};
+MMX_ISA_KERNELS(hop, "hopfield", hop_maps_, hopfield_forward, hopfield_backward)
 
 /* ---- hopfield.energy ---- */
 

@@ -31,6 +31,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "norm-private.h"
@@ -828,32 +829,10 @@ groupnorm_cost(const mmx_node *node, mmx_cost *cost)
 
 /* ---- kernel tables ---- */
 
-#define ISA_KERNEL(op, isa_name, isa_level)                                                        \
-    static int op##_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_fwd(ctx, a, &norm_##isa_name);                                                 \
-    }                                                                                              \
-    static int op##_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_bwd(ctx, a, &norm_##isa_name);                                                 \
-    }                                                                                              \
-    static const mmx_kernel_desc op##_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc), \
-                                                           .name = #op "_" #isa_name,              \
-                                                           .isa = isa_level,                       \
-                                                           .forward = op##_fwd_##isa_name,         \
-                                                           .backward = op##_bwd_##isa_name};
-
-#define ISA_KERNELS(op)                                                                            \
-    ISA_KERNEL(op, scalar, MMX_ISA_SCALAR)                                                         \
-    ISA_KERNEL(op, avx2, MMX_ISA_AVX2)                                                             \
-    ISA_KERNEL(op, avx512, MMX_ISA_AVX512)                                                         \
-    static const mmx_kernel_desc *const op##_kernels[] = {&op##_kernel_scalar, &op##_kernel_avx2,  \
-                                                          &op##_kernel_avx512};
-
-ISA_KERNELS(layernorm)
-ISA_KERNELS(batchnorm)
-ISA_KERNELS(rmsnorm)
-ISA_KERNELS(groupnorm)
+MMX_ISA_KERNELS(layernorm, "layernorm", norm_, layernorm_fwd, layernorm_bwd)
+MMX_ISA_KERNELS(batchnorm, "batchnorm", norm_, batchnorm_fwd, batchnorm_bwd)
+MMX_ISA_KERNELS(rmsnorm, "rmsnorm", norm_, rmsnorm_fwd, rmsnorm_bwd)
+MMX_ISA_KERNELS(groupnorm, "groupnorm", norm_, groupnorm_fwd, groupnorm_bwd)
 
 /* ---- attributes and parameters ---- */
 

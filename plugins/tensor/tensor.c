@@ -26,6 +26,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "tensor-private.h"
@@ -994,28 +995,6 @@ select_token_cost(const mmx_node *node, mmx_cost *cost)
 
 /* ---- kernel tables ---- */
 
-#define ISA_KERNEL(op, isa_name, isa_level)                                                        \
-    static int op##_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_fwd(ctx, a, &tensor_##isa_name);                                               \
-    }                                                                                              \
-    static int op##_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_bwd(ctx, a, &tensor_##isa_name);                                               \
-    }                                                                                              \
-    static const mmx_kernel_desc op##_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc), \
-                                                           .name = #op "_" #isa_name,              \
-                                                           .isa = isa_level,                       \
-                                                           .forward = op##_fwd_##isa_name,         \
-                                                           .backward = op##_bwd_##isa_name};
-
-#define ISA_KERNELS(op)                                                                            \
-    ISA_KERNEL(op, scalar, MMX_ISA_SCALAR)                                                         \
-    ISA_KERNEL(op, avx2, MMX_ISA_AVX2)                                                             \
-    ISA_KERNEL(op, avx512, MMX_ISA_AVX512)                                                         \
-    static const mmx_kernel_desc *const op##_kernels[] = {&op##_kernel_scalar, &op##_kernel_avx2,  \
-                                                          &op##_kernel_avx512};
-
 #define SCALAR_KERNEL(op)                                                                          \
     static const mmx_kernel_desc op##_kernel = {.struct_size = sizeof(mmx_kernel_desc),            \
                                                 .name = #op "_scalar",                             \
@@ -1024,9 +1003,9 @@ select_token_cost(const mmx_node *node, mmx_cost *cost)
                                                 .backward = op##_bwd};                             \
     static const mmx_kernel_desc *const op##_kernels[] = {&op##_kernel};
 
-ISA_KERNELS(add)
-ISA_KERNELS(mul)
-ISA_KERNELS(layer_scale)
+MMX_ISA_KERNELS(add, "add", tensor_, add_fwd, add_bwd)
+MMX_ISA_KERNELS(mul, "mul", tensor_, mul_fwd, mul_bwd)
+MMX_ISA_KERNELS(layer_scale, "layer_scale", tensor_, layer_scale_fwd, layer_scale_bwd)
 SCALAR_KERNEL(pos_embed)
 SCALAR_KERNEL(drop_path)
 SCALAR_KERNEL(dropout)
