@@ -505,23 +505,6 @@ static const mmx_op_desc softmax_op = {
     .kernels = softmax_kernels,
     .examples = softmax_examples};
 
-static const mmx_op_desc *const ops[] = {&identity_op, &relu_op, &gelu_op,
-                                         &sigmoid_op,  &silu_op, &softmax_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "activation",
-                                       .version = "1.0.0",
-                                       .doc = "Activations: identity, relu, gelu, sigmoid, silu "
-                                              "(elementwise) and softmax",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("activation", "1.0.0",
+                  "Activations: identity, relu, gelu, sigmoid, silu (elementwise) and softmax",
+                  &identity_op, &relu_op, &gelu_op, &sigmoid_op, &silu_op, &softmax_op);

@@ -877,22 +877,7 @@ static const mmx_op_desc fused_op = {
     .kernels = fused_kernels,
     .examples = fused_examples};
 
-static const mmx_op_desc *const ops[] = {&scores_op, &mix_op, &fused_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "attention",
-                                       .version = "1.0.0",
-                                       .doc = "Multi-head attention: attention.scores (key op), "
-                                              "attention.mix (value op), fused attention",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("attention", "1.0.0",
+                  "Multi-head attention: attention.scores (key op), attention.mix (value op), "
+                  "fused attention",
+                  &scores_op, &mix_op, &fused_op);

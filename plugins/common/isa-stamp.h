@@ -47,10 +47,10 @@
  * fwd(ctx, args, &<table><isa>) forward and bwd(ctx, args, &<table><isa>) backward. label
  * is a string literal; table the prefix of the per-ISA objects (tensor_ for tensor_scalar,
  * tensor_avx2, tensor_avx512). Adding an ISA? Add its level above and its line here. */
-#define MMX_ISA_KERNELS(id, label, table, fwd, bwd)                                                 \
-    MMX_STAMP_KERNEL(id, label, scalar, table, fwd, bwd)                                            \
-    MMX_STAMP_KERNEL(id, label, avx2, table, fwd, bwd)                                              \
-    MMX_STAMP_KERNEL(id, label, avx512, table, fwd, bwd)                                            \
+#define MMX_ISA_KERNELS(id, label, table, fwd, bwd)                                                \
+    MMX_STAMP_KERNEL(id, label, scalar, table, fwd, bwd)                                           \
+    MMX_STAMP_KERNEL(id, label, avx2, table, fwd, bwd)                                             \
+    MMX_STAMP_KERNEL(id, label, avx512, table, fwd, bwd)                                           \
     static const mmx_kernel_desc *const id##_kernels[] = {&id##_kernel_scalar, &id##_kernel_avx2,  \
                                                           &id##_kernel_avx512};
 

@@ -903,22 +903,6 @@ CONV_OP(dwconv2d, "depthwise k x k convolution (odd k, dilation, 'same' padding)
 CONV_OP(dwconv1d, "depthwise convolution along the token sequence ('same' or causal padding)",
         DW1_N_ATTRS, dw_buffer_sizes_1d, dw_cost_1d)
 
-static const mmx_op_desc *const ops[] = {&conv2d_op, &dwconv2d_op, &dwconv1d_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "conv",
-                                       .version = "1.0.0",
-                                       .doc = "Convolutions on token grids: dense conv2d, "
-                                              "depthwise dwconv2d and dwconv1d",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("conv", "1.0.0",
+                  "Convolutions on token grids: dense conv2d, depthwise dwconv2d and dwconv1d",
+                  &conv2d_op, &dwconv2d_op, &dwconv1d_op);

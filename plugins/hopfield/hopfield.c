@@ -895,22 +895,6 @@ static const mmx_op_desc energy_op = {
     .kernels = energy_kernels,
     .examples = energy_examples};
 
-static const mmx_op_desc *const ops[] = {&hopfield_op, &energy_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "hopfield",
-                                       .version = "1.0.0",
-                                       .doc = "Hopfield interaction (tied or symmetry-broken "
-                                              "weights) and its energy",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("hopfield", "1.0.0",
+                  "Hopfield interaction (tied or symmetry-broken weights) and its energy",
+                  &hopfield_op, &energy_op);

@@ -574,22 +574,6 @@ static const mmx_op_desc linear_op = {
     .kernels = linear_kernels,
     .examples = linear_examples};
 
-static const mmx_op_desc *const ops[] = {&linear_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "linear",
-                                       .version = "1.0.0",
-                                       .doc = "Linear maps over channels or tokens (transposed, "
-                                              "causal), on the host sgemm",
-                                       .n_ops = 1,
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("linear", "1.0.0",
+                  "Linear maps over channels or tokens (transposed, causal), on the host sgemm",
+                  &linear_op);

@@ -954,22 +954,6 @@ NORM_OP(groupnorm,
         "and bias; groups = 1 is PoolFormer's norm",
         groupnorm_attrs, affine_params)
 
-static const mmx_op_desc *const ops[] = {&layernorm_op, &batchnorm_op, &rmsnorm_op, &groupnorm_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "norm",
-                                       .version = "1.0.0",
-                                       .doc = "Normalizations: layernorm, batchnorm, rmsnorm, "
-                                              "groupnorm",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("norm", "1.0.0",
+                  "Normalizations: layernorm, batchnorm, rmsnorm, groupnorm",
+                  &layernorm_op, &batchnorm_op, &rmsnorm_op, &groupnorm_op);

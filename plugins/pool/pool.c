@@ -338,22 +338,6 @@ static const mmx_op_desc mean_tokens_op = {.struct_size = sizeof(mmx_op_desc),
                                            .kernels = mean_tokens_kernels,
                                            .examples = mean_tokens_examples};
 
-static const mmx_op_desc *const ops[] = {&pool_op, &mean_tokens_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "pool",
-                                       .version = "1.0.0",
-                                       .doc = "Pooling: PoolFormer's token mixer and the mean "
-                                              "over tokens",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("pool", "1.0.0",
+                  "Pooling: PoolFormer's token mixer and the mean over tokens",
+                  &pool_op, &mean_tokens_op);

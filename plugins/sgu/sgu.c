@@ -727,22 +727,6 @@ static const mmx_op_desc sgu_op = {
     .kernels = sgu_kernels,
     .examples = sgu_examples};
 
-static const mmx_op_desc *const ops[] = {&sgu_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "sgu",
-                                       .version = "1.0.0",
-                                       .doc = "gMLP's spatial gating unit, with aMLP's tiny "
-                                              "attention",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("sgu", "1.0.0",
+                  "gMLP's spatial gating unit, with aMLP's tiny attention",
+                  &sgu_op);

@@ -1176,25 +1176,8 @@ TENSOR_OP(reshape, "the same per-sample elements with a new shape and optional t
 TENSOR_OP(select_token, "[N, C] -> [C]: one token (a class token, or the last of a sequence)", 1,
           select_token_attrs, 1, NULL, 0, NULL)
 
-static const mmx_op_desc *const ops[] = {
-    &add_op,     &mul_op,   &layer_scale_op, &pos_embed_op, &drop_path_op,
-    &dropout_op, &split_op, &concat_op,      &reshape_op,   &select_token_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "tensor",
-                                       .version = "1.0.0",
-                                       .doc = "Tensor plumbing: add, mul, layer_scale, pos_embed, "
-                                              "drop_path, dropout, split, concat, reshape, "
-                                              "select_token",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("tensor", "1.0.0",
+                  "Tensor plumbing: add, mul, layer_scale, pos_embed, drop_path, dropout, split, "
+                  "concat, reshape, select_token",
+                  &add_op, &mul_op, &layer_scale_op, &pos_embed_op, &drop_path_op, &dropout_op,
+                  &split_op, &concat_op, &reshape_op, &select_token_op);
