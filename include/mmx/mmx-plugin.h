@@ -454,6 +454,36 @@ typedef struct mmx_plugin_desc {
  * written through ctx->host->error. Called once per process. */
 typedef int (*mmx_plugin_entry_fn)(mmx_ctx *ctx, const mmx_plugin_desc **out);
 
+/* MMX_PLUGIN_DEFINE(name, version, doc, &op, ...); is the whole end of a plugin source: the
+ * plugin descriptor listing the ops given (at least one), with the ABI version of this
+ * header, and the exported entry point that hands it out:
+ *
+ *     MMX_PLUGIN_DEFINE("mine", "1.0.0", "what it does", &my_op, &my_other_op);
+ *
+ * It expands to the hand-written form shown at the top of this header, field for field
+ * (a static ops array, a static mmx_plugin_desc, mmx_plugin_entry_v1), so a plugin may use
+ * either. Use it once, at file scope; the `;` after it ends the entry's redeclaration. An
+ * entry that must do more than hand out the descriptor (refuse a host, say why) is
+ * written by hand. */
+#define MMX_PLUGIN_DEFINE(name_, version_, doc_, ...)                                              \
+    static const mmx_op_desc *const mmx_plugin_ops_[] = {__VA_ARGS__};                             \
+    static const mmx_plugin_desc mmx_plugin_desc_ = {                                              \
+        .struct_size = sizeof(mmx_plugin_desc),                                                    \
+        .abi_major = MMX_PLUGIN_ABI_MAJOR,                                                         \
+        .abi_minor = MMX_PLUGIN_ABI_MINOR,                                                         \
+        .name = name_,                                                                             \
+        .version = version_,                                                                       \
+        .doc = doc_,                                                                               \
+        .n_ops = sizeof mmx_plugin_ops_ / sizeof mmx_plugin_ops_[0],                               \
+        .ops = mmx_plugin_ops_};                                                                   \
+    MMX_PLUGIN_EXPORT int mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)           \
+    {                                                                                              \
+        (void)ctx;                                                                                 \
+        *out = &mmx_plugin_desc_;                                                                  \
+        return MMX_OK;                                                                             \
+    }                                                                                              \
+    MMX_PLUGIN_EXPORT int mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "activation-private.h"
@@ -228,34 +229,36 @@ run_bwd(mmx_ctx *ctx, const mmx_kernel_args *a, const act_map *map, int variant)
     return ctx->host->parallel_for(ctx, n, MMX_ELEMENTWISE_GRAIN, bwd_range, &j);
 }
 
-/* One forward/backward pair per op and ISA. `has_variant` ops read attribute 0. */
-#define ACT_KERNEL(op, isa_name, isa_level, has_variant)                                           \
-    static int op##_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return run_fwd(ctx, a, &act_##op##_##isa_name, has_variant ? variant_of(a) : 0);          \
-    }                                                                                              \
-    static int op##_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return run_bwd(ctx, a, &act_##op##_##isa_name, has_variant ? variant_of(a) : 0);          \
-    }                                                                                              \
-    static const mmx_kernel_desc op##_kernel_##isa_name = {                                       \
-        .struct_size = sizeof(mmx_kernel_desc),                                                    \
-        .name = #op "_" #isa_name,                                                                 \
-        .isa = isa_level,                                                                          \
-        .forward = op##_fwd_##isa_name,                                                            \
-        .backward = op##_bwd_##isa_name};
+/* The kernels' drivers: GELU reads its form from its attribute 0 (`approximate`); the
+ * other maps have one form. */
+static int
+gelu_forward(mmx_ctx *ctx, const mmx_kernel_args *a, const act_map *map)
+{
+    return run_fwd(ctx, a, map, variant_of(a));
+}
 
-#define ACT_KERNELS(op, has_variant)                                                               \
-    ACT_KERNEL(op, scalar, MMX_ISA_SCALAR, has_variant)                                            \
-    ACT_KERNEL(op, avx2, MMX_ISA_AVX2, has_variant)                                                \
-    ACT_KERNEL(op, avx512, MMX_ISA_AVX512, has_variant)                                            \
-    static const mmx_kernel_desc *const op##_kernels[] = {                                         \
-        &op##_kernel_scalar, &op##_kernel_avx2, &op##_kernel_avx512};
+static int
+gelu_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const act_map *map)
+{
+    return run_bwd(ctx, a, map, variant_of(a));
+}
 
-ACT_KERNELS(gelu, 1)
-ACT_KERNELS(relu, 0)
-ACT_KERNELS(sigmoid, 0)
-ACT_KERNELS(silu, 0)
+static int
+map_forward(mmx_ctx *ctx, const mmx_kernel_args *a, const act_map *map)
+{
+    return run_fwd(ctx, a, map, 0);
+}
+
+static int
+map_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const act_map *map)
+{
+    return run_bwd(ctx, a, map, 0);
+}
+
+MMX_ISA_KERNELS(gelu, "gelu", act_gelu_, gelu_forward, gelu_backward)
+MMX_ISA_KERNELS(relu, "relu", act_relu_, map_forward, map_backward)
+MMX_ISA_KERNELS(sigmoid, "sigmoid", act_sigmoid_, map_forward, map_backward)
+MMX_ISA_KERNELS(silu, "silu", act_silu_, map_forward, map_backward)
 
 /* identity: a copy; never hot enough to need SIMD variants (memcpy already is). */
 static int
@@ -360,27 +363,19 @@ softmax_run(mmx_ctx *ctx, const mmx_kernel_args *a, const softmax_ops *ops, int 
                                    backward ? softmax_slices_bwd : softmax_slices_fwd, &j);
 }
 
-#define SOFTMAX_KERNEL(isa_name, isa_level)                                                        \
-    static int softmax_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                      \
-    {                                                                                              \
-        return softmax_run(ctx, a, &softmax_##isa_name, 0);                                        \
-    }                                                                                              \
-    static int softmax_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                      \
-    {                                                                                              \
-        return softmax_run(ctx, a, &softmax_##isa_name, 1);                                        \
-    }                                                                                              \
-    static const mmx_kernel_desc softmax_kernel_##isa_name = {.struct_size =                       \
-                                                                  sizeof(mmx_kernel_desc),         \
-                                                              .name = "softmax_" #isa_name,        \
-                                                              .isa = isa_level,                    \
-                                                              .forward = softmax_fwd_##isa_name,   \
-                                                              .backward = softmax_bwd_##isa_name};
+static int
+softmax_forward(mmx_ctx *ctx, const mmx_kernel_args *a, const softmax_ops *ops)
+{
+    return softmax_run(ctx, a, ops, 0);
+}
 
-SOFTMAX_KERNEL(scalar, MMX_ISA_SCALAR)
-SOFTMAX_KERNEL(avx2, MMX_ISA_AVX2)
-SOFTMAX_KERNEL(avx512, MMX_ISA_AVX512)
-static const mmx_kernel_desc *const softmax_kernels[] = {
-    &softmax_kernel_scalar, &softmax_kernel_avx2, &softmax_kernel_avx512};
+static int
+softmax_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const softmax_ops *ops)
+{
+    return softmax_run(ctx, a, ops, 1);
+}
+
+MMX_ISA_KERNELS(softmax, "softmax", softmax_, softmax_forward, softmax_backward)
 
 /* ---- descriptors ---- */
 
@@ -515,23 +510,6 @@ static const mmx_op_desc softmax_op = {
     .kernels = softmax_kernels,
     .examples = softmax_examples};
 
-static const mmx_op_desc *const ops[] = {&identity_op, &relu_op, &gelu_op,
-                                         &sigmoid_op,  &silu_op, &softmax_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "activation",
-                                       .version = "1.0.0",
-                                       .doc = "Activations: identity, relu, gelu, sigmoid, silu "
-                                              "(elementwise) and softmax",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("activation", "1.0.0",
+                  "Activations: identity, relu, gelu, sigmoid, silu (elementwise) and softmax",
+                  &identity_op, &relu_op, &gelu_op, &sigmoid_op, &silu_op, &softmax_op);

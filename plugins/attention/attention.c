@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "../common/softmax.h"
@@ -525,28 +526,7 @@ fused_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const attn_rowops *ops)
     return st;
 }
 
-#define FUSED_KERNEL(isa_name, isa_level)                                                          \
-    static int fused_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                        \
-    {                                                                                              \
-        return fused_forward(ctx, a, &attn_rowops_##isa_name);                                     \
-    }                                                                                              \
-    static int fused_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                        \
-    {                                                                                              \
-        return fused_backward(ctx, a, &attn_rowops_##isa_name);                                    \
-    }                                                                                              \
-    static const mmx_kernel_desc fused_kernel_##isa_name = {.struct_size =                         \
-                                                                sizeof(mmx_kernel_desc),           \
-                                                            .name = "attention_" #isa_name,        \
-                                                            .isa = isa_level,                      \
-                                                            .forward = fused_fwd_##isa_name,       \
-                                                            .backward = fused_bwd_##isa_name};
-
-FUSED_KERNEL(scalar, MMX_ISA_SCALAR)
-FUSED_KERNEL(avx2, MMX_ISA_AVX2)
-FUSED_KERNEL(avx512, MMX_ISA_AVX512)
-
-static const mmx_kernel_desc *const fused_kernels[] = {&fused_kernel_scalar, &fused_kernel_avx2,
-                                                       &fused_kernel_avx512};
+MMX_ISA_KERNELS(fused, "attention", attn_rowops_, fused_forward, fused_backward)
 
 /* The split ops have no per-ISA work of their own: their arithmetic is the host sgemm
  * (SIMD inside) plus a mask and a bias; one kernel serves every CPU. */
@@ -897,22 +877,7 @@ static const mmx_op_desc fused_op = {
     .kernels = fused_kernels,
     .examples = fused_examples};
 
-static const mmx_op_desc *const ops[] = {&scores_op, &mix_op, &fused_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "attention",
-                                       .version = "1.0.0",
-                                       .doc = "Multi-head attention: attention.scores (key op), "
-                                              "attention.mix (value op), fused attention",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("attention", "1.0.0",
+                  "Multi-head attention: attention.scores (key op), attention.mix (value op), "
+                  "fused attention",
+                  &scores_op, &mix_op, &fused_op);

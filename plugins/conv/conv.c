@@ -26,6 +26,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "conv-private.h"
@@ -757,51 +758,33 @@ conv2d_cost(const mmx_node *node, mmx_cost *cost)
 
 /* ---- kernels ---- */
 
-#define CONV_KERNELS(isa_name, isa_level)                                                          \
-    static int conv2d_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                       \
-    {                                                                                              \
-        return c2_forward(ctx, a, &conv_simd_##isa_name);                                          \
-    }                                                                                              \
-    static int conv2d_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                       \
-    {                                                                                              \
-        return c2_backward(ctx, a, &conv_simd_##isa_name);                                         \
-    }                                                                                              \
-    static int dwconv2d_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                     \
-    {                                                                                              \
-        return dw_forward(ctx, a, &conv_simd_##isa_name, 0);                                       \
-    }                                                                                              \
-    static int dwconv2d_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                     \
-    {                                                                                              \
-        return dw_backward(ctx, a, &conv_simd_##isa_name, 0);                                      \
-    }                                                                                              \
-    static int dwconv1d_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                     \
-    {                                                                                              \
-        return dw_forward(ctx, a, &conv_simd_##isa_name, 1);                                       \
-    }                                                                                              \
-    static int dwconv1d_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                     \
-    {                                                                                              \
-        return dw_backward(ctx, a, &conv_simd_##isa_name, 1);                                      \
-    }                                                                                              \
-    static const mmx_kernel_desc conv2d_kernel_##isa_name = {                                      \
-        sizeof(mmx_kernel_desc), "conv2d_" #isa_name, isa_level, conv2d_fwd_##isa_name,            \
-        conv2d_bwd_##isa_name};                                                                    \
-    static const mmx_kernel_desc dwconv2d_kernel_##isa_name = {                                    \
-        sizeof(mmx_kernel_desc), "dwconv2d_" #isa_name, isa_level, dwconv2d_fwd_##isa_name,        \
-        dwconv2d_bwd_##isa_name};                                                                  \
-    static const mmx_kernel_desc dwconv1d_kernel_##isa_name = {                                    \
-        sizeof(mmx_kernel_desc), "dwconv1d_" #isa_name, isa_level, dwconv1d_fwd_##isa_name,        \
-        dwconv1d_bwd_##isa_name};
+static int
+dw2d_forward(mmx_ctx *ctx, const mmx_kernel_args *a, const conv_simd *v)
+{
+    return dw_forward(ctx, a, v, 0);
+}
 
-CONV_KERNELS(scalar, MMX_ISA_SCALAR)
-CONV_KERNELS(avx2, MMX_ISA_AVX2)
-CONV_KERNELS(avx512, MMX_ISA_AVX512)
+static int
+dw2d_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const conv_simd *v)
+{
+    return dw_backward(ctx, a, v, 0);
+}
 
-static const mmx_kernel_desc *const conv2d_kernels[] = {&conv2d_kernel_scalar, &conv2d_kernel_avx2,
-                                                        &conv2d_kernel_avx512};
-static const mmx_kernel_desc *const dwconv2d_kernels[] = {
-    &dwconv2d_kernel_scalar, &dwconv2d_kernel_avx2, &dwconv2d_kernel_avx512};
-static const mmx_kernel_desc *const dwconv1d_kernels[] = {
-    &dwconv1d_kernel_scalar, &dwconv1d_kernel_avx2, &dwconv1d_kernel_avx512};
+static int
+dw1d_forward(mmx_ctx *ctx, const mmx_kernel_args *a, const conv_simd *v)
+{
+    return dw_forward(ctx, a, v, 1);
+}
+
+static int
+dw1d_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const conv_simd *v)
+{
+    return dw_backward(ctx, a, v, 1);
+}
+
+MMX_ISA_KERNELS(conv2d, "conv2d", conv_simd_, c2_forward, c2_backward)
+MMX_ISA_KERNELS(dwconv2d, "dwconv2d", conv_simd_, dw2d_forward, dw2d_backward)
+MMX_ISA_KERNELS(dwconv1d, "dwconv1d", conv_simd_, dw1d_forward, dw1d_backward)
 
 /* ---- descriptors ---- */
 
@@ -921,22 +904,6 @@ CONV_OP(dwconv2d, "depthwise k x k convolution (odd k, dilation, 'same' padding)
 CONV_OP(dwconv1d, "depthwise convolution along the token sequence ('same' or causal padding)",
         DW1_N_ATTRS, dw_buffer_sizes_1d, dw_cost_1d, 0)
 
-static const mmx_op_desc *const ops[] = {&conv2d_op, &dwconv2d_op, &dwconv1d_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "conv",
-                                       .version = "1.0.0",
-                                       .doc = "Convolutions on token grids: dense conv2d, "
-                                              "depthwise dwconv2d and dwconv1d",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("conv", "1.0.0",
+                  "Convolutions on token grids: dense conv2d, depthwise dwconv2d and dwconv1d",
+                  &conv2d_op, &dwconv2d_op, &dwconv1d_op);

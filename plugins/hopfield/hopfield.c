@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "hopfield-private.h"
@@ -549,27 +550,7 @@ hopfield_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const hop_maps *maps)
     return st;
 }
 
-#define HOP_KERNEL(isa_name, isa_level)                                                            \
-    static int hop_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                          \
-    {                                                                                              \
-        return hopfield_forward(ctx, a, &hop_maps_##isa_name);                                     \
-    }                                                                                              \
-    static int hop_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                          \
-    {                                                                                              \
-        return hopfield_backward(ctx, a, &hop_maps_##isa_name);                                    \
-    }                                                                                              \
-    static const mmx_kernel_desc hop_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc),  \
-                                                          .name = "hopfield_" #isa_name,           \
-                                                          .isa = isa_level,                        \
-                                                          .forward = hop_fwd_##isa_name,           \
-                                                          .backward = hop_bwd_##isa_name};
-
-HOP_KERNEL(scalar, MMX_ISA_SCALAR)
-HOP_KERNEL(avx2, MMX_ISA_AVX2)
-HOP_KERNEL(avx512, MMX_ISA_AVX512)
-
-static const mmx_kernel_desc *const hop_kernels[] = {&hop_kernel_scalar, &hop_kernel_avx2,
-                                                     &hop_kernel_avx512};
+MMX_ISA_KERNELS(hop, "hopfield", hop_maps_, hopfield_forward, hopfield_backward)
 
 /* ---- hopfield.energy ---- */
 
@@ -914,22 +895,6 @@ static const mmx_op_desc energy_op = {
     .kernels = energy_kernels,
     .examples = energy_examples};
 
-static const mmx_op_desc *const ops[] = {&hopfield_op, &energy_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "hopfield",
-                                       .version = "1.0.0",
-                                       .doc = "Hopfield interaction (tied or symmetry-broken "
-                                              "weights) and its energy",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("hopfield", "1.0.0",
+                  "Hopfield interaction (tied or symmetry-broken weights) and its energy",
+                  &hopfield_op, &energy_op);

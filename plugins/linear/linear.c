@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "linear-private.h"
@@ -392,28 +393,7 @@ lin_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const lin_simd *v)
     return st;
 }
 
-#define LIN_KERNEL(isa_name, isa_level)                                                            \
-    static int linear_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                       \
-    {                                                                                              \
-        return lin_forward(ctx, a, &lin_simd_##isa_name);                                          \
-    }                                                                                              \
-    static int linear_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                       \
-    {                                                                                              \
-        return lin_backward(ctx, a, &lin_simd_##isa_name);                                         \
-    }                                                                                              \
-    static const mmx_kernel_desc linear_kernel_##isa_name = {.struct_size =                        \
-                                                                 sizeof(mmx_kernel_desc),          \
-                                                             .name = "linear_" #isa_name,          \
-                                                             .isa = isa_level,                     \
-                                                             .forward = linear_fwd_##isa_name,     \
-                                                             .backward = linear_bwd_##isa_name};
-
-LIN_KERNEL(scalar, MMX_ISA_SCALAR)
-LIN_KERNEL(avx2, MMX_ISA_AVX2)
-LIN_KERNEL(avx512, MMX_ISA_AVX512)
-
-static const mmx_kernel_desc *const linear_kernels[] = {&linear_kernel_scalar, &linear_kernel_avx2,
-                                                        &linear_kernel_avx512};
+MMX_ISA_KERNELS(linear, "linear", lin_simd_, lin_forward, lin_backward)
 
 /* ---- descriptor ---- */
 
@@ -604,22 +584,6 @@ static const mmx_op_desc linear_op = {
     .flags = MMX_OP_BIAS_EPILOGUE | MMX_OP_ROW_BIAS_EPILOGUE,
     .node_flags = linear_node_flags};
 
-static const mmx_op_desc *const ops[] = {&linear_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "linear",
-                                       .version = "1.0.0",
-                                       .doc = "Linear maps over channels or tokens (transposed, "
-                                              "causal), on the host sgemm",
-                                       .n_ops = 1,
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("linear", "1.0.0",
+                  "Linear maps over channels or tokens (transposed, causal), on the host sgemm",
+                  &linear_op);

@@ -31,6 +31,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "norm-private.h"
@@ -828,32 +829,10 @@ groupnorm_cost(const mmx_node *node, mmx_cost *cost)
 
 /* ---- kernel tables ---- */
 
-#define ISA_KERNEL(op, isa_name, isa_level)                                                        \
-    static int op##_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_fwd(ctx, a, &norm_##isa_name);                                                 \
-    }                                                                                              \
-    static int op##_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_bwd(ctx, a, &norm_##isa_name);                                                 \
-    }                                                                                              \
-    static const mmx_kernel_desc op##_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc), \
-                                                           .name = #op "_" #isa_name,              \
-                                                           .isa = isa_level,                       \
-                                                           .forward = op##_fwd_##isa_name,         \
-                                                           .backward = op##_bwd_##isa_name};
-
-#define ISA_KERNELS(op)                                                                            \
-    ISA_KERNEL(op, scalar, MMX_ISA_SCALAR)                                                         \
-    ISA_KERNEL(op, avx2, MMX_ISA_AVX2)                                                             \
-    ISA_KERNEL(op, avx512, MMX_ISA_AVX512)                                                         \
-    static const mmx_kernel_desc *const op##_kernels[] = {&op##_kernel_scalar, &op##_kernel_avx2,  \
-                                                          &op##_kernel_avx512};
-
-ISA_KERNELS(layernorm)
-ISA_KERNELS(batchnorm)
-ISA_KERNELS(rmsnorm)
-ISA_KERNELS(groupnorm)
+MMX_ISA_KERNELS(layernorm, "layernorm", norm_, layernorm_fwd, layernorm_bwd)
+MMX_ISA_KERNELS(batchnorm, "batchnorm", norm_, batchnorm_fwd, batchnorm_bwd)
+MMX_ISA_KERNELS(rmsnorm, "rmsnorm", norm_, rmsnorm_fwd, rmsnorm_bwd)
+MMX_ISA_KERNELS(groupnorm, "groupnorm", norm_, groupnorm_fwd, groupnorm_bwd)
 
 /* ---- attributes and parameters ---- */
 
@@ -975,22 +954,6 @@ NORM_OP(groupnorm,
         "and bias; groups = 1 is PoolFormer's norm",
         groupnorm_attrs, affine_params)
 
-static const mmx_op_desc *const ops[] = {&layernorm_op, &batchnorm_op, &rmsnorm_op, &groupnorm_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "norm",
-                                       .version = "1.0.0",
-                                       .doc = "Normalizations: layernorm, batchnorm, rmsnorm, "
-                                              "groupnorm",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("norm", "1.0.0",
+                  "Normalizations: layernorm, batchnorm, rmsnorm, groupnorm",
+                  &layernorm_op, &batchnorm_op, &rmsnorm_op, &groupnorm_op);

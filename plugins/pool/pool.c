@@ -13,6 +13,7 @@
  */
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "pool-private.h"
@@ -217,38 +218,8 @@ mean_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const pool_simd *v)
     return ctx->host->parallel_for(ctx, a->batch, grain_for(j.n * j.C), job_bcast, &j);
 }
 
-#define POOL_KERNELS(isa_name, isa_level)                                                          \
-    static int pool_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return pool_forward(ctx, a, &pool_simd_##isa_name);                                        \
-    }                                                                                              \
-    static int pool_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return pool_backward(ctx, a, &pool_simd_##isa_name);                                       \
-    }                                                                                              \
-    static int mean_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return mean_forward(ctx, a, &pool_simd_##isa_name);                                        \
-    }                                                                                              \
-    static int mean_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return mean_backward(ctx, a, &pool_simd_##isa_name);                                       \
-    }                                                                                              \
-    static const mmx_kernel_desc pool_kernel_##isa_name = {                                        \
-        sizeof(mmx_kernel_desc), "pool_" #isa_name, isa_level, pool_fwd_##isa_name,                \
-        pool_bwd_##isa_name};                                                                      \
-    static const mmx_kernel_desc mean_tokens_kernel_##isa_name = {                                 \
-        sizeof(mmx_kernel_desc), "mean_tokens_" #isa_name, isa_level, mean_fwd_##isa_name,         \
-        mean_bwd_##isa_name};
-
-POOL_KERNELS(scalar, MMX_ISA_SCALAR)
-POOL_KERNELS(avx2, MMX_ISA_AVX2)
-POOL_KERNELS(avx512, MMX_ISA_AVX512)
-
-static const mmx_kernel_desc *const pool_kernels[] = {&pool_kernel_scalar, &pool_kernel_avx2,
-                                                      &pool_kernel_avx512};
-static const mmx_kernel_desc *const mean_tokens_kernels[] = {
-    &mean_tokens_kernel_scalar, &mean_tokens_kernel_avx2, &mean_tokens_kernel_avx512};
+MMX_ISA_KERNELS(pool, "pool", pool_simd_, pool_forward, pool_backward)
+MMX_ISA_KERNELS(mean_tokens, "mean_tokens", pool_simd_, mean_forward, mean_backward)
 
 /* ---- descriptors ---- */
 
@@ -367,22 +338,6 @@ static const mmx_op_desc mean_tokens_op = {.struct_size = sizeof(mmx_op_desc),
                                            .kernels = mean_tokens_kernels,
                                            .examples = mean_tokens_examples};
 
-static const mmx_op_desc *const ops[] = {&pool_op, &mean_tokens_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "pool",
-                                       .version = "1.0.0",
-                                       .doc = "Pooling: PoolFormer's token mixer and the mean "
-                                              "over tokens",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("pool", "1.0.0",
+                  "Pooling: PoolFormer's token mixer and the mean over tokens",
+                  &pool_op, &mean_tokens_op);

@@ -25,6 +25,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "../common/softmax.h"
@@ -557,27 +558,7 @@ sgu_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const sgu_rowops *ops)
     return MMX_OK;
 }
 
-#define SGU_KERNEL(isa_name, isa_level)                                                            \
-    static int sgu_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                          \
-    {                                                                                              \
-        return sgu_forward(ctx, a, &sgu_rowops_##isa_name);                                        \
-    }                                                                                              \
-    static int sgu_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                          \
-    {                                                                                              \
-        return sgu_backward(ctx, a, &sgu_rowops_##isa_name);                                       \
-    }                                                                                              \
-    static const mmx_kernel_desc sgu_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc),  \
-                                                          .name = "sgu_" #isa_name,                \
-                                                          .isa = isa_level,                        \
-                                                          .forward = sgu_fwd_##isa_name,           \
-                                                          .backward = sgu_bwd_##isa_name};
-
-SGU_KERNEL(scalar, MMX_ISA_SCALAR)
-SGU_KERNEL(avx2, MMX_ISA_AVX2)
-SGU_KERNEL(avx512, MMX_ISA_AVX512)
-
-static const mmx_kernel_desc *const sgu_kernels[] = {&sgu_kernel_scalar, &sgu_kernel_avx2,
-                                                     &sgu_kernel_avx512};
+MMX_ISA_KERNELS(sgu, "sgu", sgu_rowops_, sgu_forward, sgu_backward)
 
 /* ---- shape inference and cost ---- */
 
@@ -746,22 +727,6 @@ static const mmx_op_desc sgu_op = {
     .kernels = sgu_kernels,
     .examples = sgu_examples};
 
-static const mmx_op_desc *const ops[] = {&sgu_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "sgu",
-                                       .version = "1.0.0",
-                                       .doc = "gMLP's spatial gating unit, with aMLP's tiny "
-                                              "attention",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("sgu", "1.0.0",
+                  "gMLP's spatial gating unit, with aMLP's tiny attention",
+                  &sgu_op);

@@ -26,6 +26,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/isa-stamp.h"
 #include "../common/plugin-util.h"
 #include "../common/shape-text.h"
 #include "tensor-private.h"
@@ -994,28 +995,6 @@ select_token_cost(const mmx_node *node, mmx_cost *cost)
 
 /* ---- kernel tables ---- */
 
-#define ISA_KERNEL(op, isa_name, isa_level)                                                        \
-    static int op##_fwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_fwd(ctx, a, &tensor_##isa_name);                                               \
-    }                                                                                              \
-    static int op##_bwd_##isa_name(mmx_ctx *ctx, const mmx_kernel_args *a)                         \
-    {                                                                                              \
-        return op##_bwd(ctx, a, &tensor_##isa_name);                                               \
-    }                                                                                              \
-    static const mmx_kernel_desc op##_kernel_##isa_name = {.struct_size = sizeof(mmx_kernel_desc), \
-                                                           .name = #op "_" #isa_name,              \
-                                                           .isa = isa_level,                       \
-                                                           .forward = op##_fwd_##isa_name,         \
-                                                           .backward = op##_bwd_##isa_name};
-
-#define ISA_KERNELS(op)                                                                            \
-    ISA_KERNEL(op, scalar, MMX_ISA_SCALAR)                                                         \
-    ISA_KERNEL(op, avx2, MMX_ISA_AVX2)                                                             \
-    ISA_KERNEL(op, avx512, MMX_ISA_AVX512)                                                         \
-    static const mmx_kernel_desc *const op##_kernels[] = {&op##_kernel_scalar, &op##_kernel_avx2,  \
-                                                          &op##_kernel_avx512};
-
 #define SCALAR_KERNEL(op)                                                                          \
     static const mmx_kernel_desc op##_kernel = {.struct_size = sizeof(mmx_kernel_desc),            \
                                                 .name = #op "_scalar",                             \
@@ -1024,9 +1003,9 @@ select_token_cost(const mmx_node *node, mmx_cost *cost)
                                                 .backward = op##_bwd};                             \
     static const mmx_kernel_desc *const op##_kernels[] = {&op##_kernel};
 
-ISA_KERNELS(add)
-ISA_KERNELS(mul)
-ISA_KERNELS(layer_scale)
+MMX_ISA_KERNELS(add, "add", tensor_, add_fwd, add_bwd)
+MMX_ISA_KERNELS(mul, "mul", tensor_, mul_fwd, mul_bwd)
+MMX_ISA_KERNELS(layer_scale, "layer_scale", tensor_, layer_scale_fwd, layer_scale_bwd)
 SCALAR_KERNEL(pos_embed)
 SCALAR_KERNEL(drop_path)
 SCALAR_KERNEL(dropout)
@@ -1200,25 +1179,8 @@ TENSOR_OP(reshape, "the same per-sample elements with a new shape and optional t
 TENSOR_OP(select_token, "[N, C] -> [C]: one token (a class token, or the last of a sequence)", 1,
           select_token_attrs, 1, NULL, 0, NULL, 0)
 
-static const mmx_op_desc *const ops[] = {
-    &add_op,     &mul_op,   &layer_scale_op, &pos_embed_op, &drop_path_op,
-    &dropout_op, &split_op, &concat_op,      &reshape_op,   &select_token_op};
-
-static const mmx_plugin_desc plugin = {.struct_size = sizeof(mmx_plugin_desc),
-                                       .abi_major = MMX_PLUGIN_ABI_MAJOR,
-                                       .abi_minor = MMX_PLUGIN_ABI_MINOR,
-                                       .name = "tensor",
-                                       .version = "1.0.0",
-                                       .doc = "Tensor plumbing: add, mul, layer_scale, pos_embed, "
-                                              "drop_path, dropout, split, concat, reshape, "
-                                              "select_token",
-                                       .n_ops = sizeof ops / sizeof ops[0],
-                                       .ops = ops};
-
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+MMX_PLUGIN_DEFINE("tensor", "1.0.0",
+                  "Tensor plumbing: add, mul, layer_scale, pos_embed, drop_path, dropout, split, "
+                  "concat, reshape, select_token",
+                  &add_op, &mul_op, &layer_scale_op, &pos_embed_op, &drop_path_op, &dropout_op,
+                  &split_op, &concat_op, &reshape_op, &select_token_op);

@@ -44,8 +44,9 @@ START_TEST(test_writes_project)
     ck_assert_contains(c, "const mmx_op_desc tgate_scale_op = {");
     g_autofree char *p = read_text(dir, "tgate.c");
     ck_assert_contains(p, "#include <mmx/mmx-plugin.h>");
-    ck_assert_contains(p, "static const mmx_op_desc *const ops[] = {&tgate_scale_op};");
-    ck_assert_contains(p, "mmx_plugin_entry_v1");
+    ck_assert_contains(p, "MMX_PLUGIN_DEFINE(\"tgate\", \"0.1.0\",\n"
+                          "                  \"tgate: ops made with mmx new-plugin\",\n"
+                          "                  &tgate_scale_op);");
     g_autofree char *h = read_text(dir, "channelwise.h");
     ck_assert_contains(h, "#ifndef TGATE_CHANNELWISE_H");
     g_autofree char *mb = read_text(dir, "meson.build");
@@ -132,8 +133,8 @@ START_TEST(test_refuses_existing_and_usage)
 }
 END_TEST
 
-/* The template is a working plugin: the whole kit passes on it, on every kernel this CPU
- * runs (scalar and AVX2). */
+/* The template is a working plugin: its descriptor is what MMX_PLUGIN_DEFINE promises, and
+ * the whole kit passes on it, on every kernel this CPU runs (scalar and AVX2). */
 START_TEST(test_template_passes_kit)
 {
     const char *path = g_getenv("MMX_TEMPLATE_PLUGIN");
@@ -141,7 +142,19 @@ START_TEST(test_template_passes_kit)
     g_autoptr(mmx_registry) reg = mmx_registry_new();
     g_autoptr(GError) error = NULL;
     ck_assert_msg(mmx_registry_load(reg, path, &error), "%s", error ? error->message : "");
-    g_autoptr(mmx_check_report) r = mmx_check_run(reg, mmx_registry_find_plugin(reg, "mmxtemplate"),
+    /* The descriptor MMX_PLUGIN_DEFINE wrote, field by field. */
+    const mmx_plugin *plugin = mmx_registry_find_plugin(reg, "mmxtemplate");
+    ck_assert_ptr_nonnull(plugin);
+    const mmx_plugin_desc *d = mmx_plugin_get_desc(plugin);
+    ck_assert_uint_eq(d->struct_size, sizeof(mmx_plugin_desc));
+    ck_assert_uint_eq(d->abi_major, MMX_PLUGIN_ABI_MAJOR);
+    ck_assert_uint_eq(d->abi_minor, MMX_PLUGIN_ABI_MINOR);
+    ck_assert_str_eq(d->name, "mmxtemplate");
+    ck_assert_str_eq(d->version, "0.1.0");
+    ck_assert_str_eq(d->doc, "mmxtemplate: ops made with mmx new-plugin");
+    ck_assert_uint_eq(d->n_ops, 1);
+    ck_assert_str_eq(d->ops[0]->name, "mmxtemplate.scale");
+    g_autoptr(mmx_check_report) r = mmx_check_run(reg, plugin,
                                                   &(mmx_check_options){.quick = true});
     mmx_test_assert_check_passed(r);
 }

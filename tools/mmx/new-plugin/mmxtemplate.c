@@ -9,30 +9,16 @@
  */
 #include <mmx/mmx-plugin.h>
 
-/* The ops. Adding one: write its file(s), declare its descriptor here, list it in ops[],
- * and add the files to meson.build. */
+/* The ops. Adding one: write its file(s), declare its descriptor here, add it to the list
+ * below, and add the files to meson.build. */
 extern const mmx_op_desc mmxtemplate_scale_op;
 
-static const mmx_op_desc *const ops[] = {&mmxtemplate_scale_op};
-
-static const mmx_plugin_desc plugin = {
-    .struct_size = sizeof(mmx_plugin_desc),
-    .abi_major = MMX_PLUGIN_ABI_MAJOR, /* the ABI this file was compiled against */
-    .abi_minor = MMX_PLUGIN_ABI_MINOR,
-    .name = "mmxtemplate", /* the file is mmxtemplate.so; specs say "plugins": ["mmxtemplate"] */
-    .version = "0.1.0",    /* the plugin's own version */
-    .doc = "mmxtemplate: ops made with mmx new-plugin",
-    .n_ops = sizeof ops / sizeof ops[0],
-    .ops = ops,
-};
-
-/* Called once, when the host loads the plugin. ctx->host is the table of host services
- * (allocation, logging, errors, parallel_for, sgemm, CPU level, RNG); an entry that
- * cannot work returns ctx->host->error(ctx, MMX_ERR_UNSUPPORTED, "why"). */
-MMX_PLUGIN_EXPORT int
-mmx_plugin_entry_v1(mmx_ctx *ctx, const mmx_plugin_desc **out)
-{
-    (void)ctx;
-    *out = &plugin;
-    return MMX_OK;
-}
+/* The plugin descriptor and the entry point, called once when the host loads the plugin:
+ * the name (the file is mmxtemplate.so; specs say "plugins": ["mmxtemplate"]), the
+ * plugin's own version, a one-line doc, then the ops. The descriptor records the ABI
+ * version of the <mmx/mmx-plugin.h> this file was compiled against. An entry that must
+ * refuse to load writes mmx_plugin_entry_v1 by hand and returns
+ * ctx->host->error(ctx, MMX_ERR_UNSUPPORTED, "why"); docs/plugin-guide.md shows the form. */
+MMX_PLUGIN_DEFINE("mmxtemplate", "0.1.0",
+                  "mmxtemplate: ops made with mmx new-plugin",
+                  &mmxtemplate_scale_op);
