@@ -643,9 +643,13 @@ mmx_sweep_load_data(const char *text, gssize length, const char *path, GError **
             *dot = '\0';
         sweep->name = g_strdup(b);
     }
-    g_autofree char *c1 = mmx_json_canonical(root);
-    g_autofree char *c2 = mmx_json_canonical(base);
-    g_autofree char *c3 = mmx_json_canonical(vbases);
+    /* Without doc strings, as trial ids: a doc edit is still the same sweep on --resume. */
+    g_autoptr(json_t) r0 = mmx_json_without_docs(root);
+    g_autoptr(json_t) b0 = mmx_json_without_docs(base);
+    g_autoptr(json_t) v0 = mmx_json_without_docs(vbases);
+    g_autofree char *c1 = mmx_json_canonical(r0);
+    g_autofree char *c2 = mmx_json_canonical(b0);
+    g_autofree char *c3 = mmx_json_canonical(v0);
     g_autofree char *both = g_strconcat(c1, "\n", c2, "\n", c3, NULL);
     sweep->fingerprint = mmx__sha256_hex(both, strlen(both), 64);
     return sweep;

@@ -135,12 +135,13 @@ START_TEST(test_plan_base_without_train)
 }
 END_TEST
 
-/* A doc edit keeps the trial ids: ids hash the resolved spec without its doc strings. */
+/* A doc edit keeps the trial ids and the sweep fingerprint: both hash specs without their
+ * doc strings. */
 START_TEST(test_plan_ids_ignore_docs)
 {
     const char *sweep = "{\"mmx_sweep\": 1, \"name\": \"d\", \"base\": \"base.json\",\n"
                         " \"grid\": {\"/vars/dim\": [32, 64]}}";
-    char *ids[2][2];
+    char *ids[2][2], *fps[2];
     for (int v = 0; v < 2; v++) {
         g_autofree char *dir = mmx_test_tmpdir();
         g_autofree char *path = sweep_file(dir, sweep);
@@ -158,7 +159,12 @@ START_TEST(test_plan_ids_ignore_docs)
         ck_assert_msg(plan != NULL, "%s", error ? error->message : "");
         for (int i = 0; i < 2; i++)
             ids[v][i] = g_strdup(mmx_sweep_plan_trial(plan, i)->id);
+        /* the sweep's fingerprint too: a doc edit resumes as the same sweep */
+        fps[v] = g_strdup(mmx_sweep_plan_fingerprint(plan));
     }
+    ck_assert_str_eq(fps[0], fps[1]);
+    g_free(fps[0]);
+    g_free(fps[1]);
     for (int i = 0; i < 2; i++) {
         ck_assert_str_eq(ids[0][i], ids[1][i]);
         g_free(ids[0][i]);
