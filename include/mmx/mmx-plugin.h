@@ -396,6 +396,14 @@ typedef enum mmx_input_role {
  * buffer instead of running the backward. */
 #define MMX_OP_RESIDUAL_ADD 0x8u
 
+/* What may be NULL in an op descriptor (the loader refuses the rest, naming the field):
+ * - never: name, infer, kernels (n_kernels >= 1, one of them MMX_ISA_SCALAR, each with a
+ *   name and a forward), examples (at least one);
+ * - attrs when n_attrs is 0 and params when n_params is 0: a parameter-free op without
+ *   attributes (an activation) sets both counts to 0 and both arrays to NULL;
+ * - input_roles, buffer_sizes, cost and node_flags, with the meaning given at each field;
+ * - a kernel's backward: the op is not differentiable with that kernel.
+ * doc is one line that `mmx plugins` and the docs show: give one. */
 typedef struct mmx_op_desc {
     uint32_t struct_size;
     const char *name; /* "gelu", "attention.scores"; third parties use "<plugin>.<op>" */
