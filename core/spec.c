@@ -22,7 +22,7 @@ const char *const mmx__op_meta_keys[] = {"op", "tie", "doc", NULL};
 /* The plugins mmx ships, implied in every spec. Adding a family to plugins/meson.build?
  * Add it here too. */
 static const char *const shipped_plugins[] = {"activation", "linear", "conv", "norm",   "attention",
-                                              "hopfield",   "sgu",    "pool", "tensor", NULL};
+                                              "hopfield",   "sgu",    "pool", "tensor", "lm", NULL};
 
 /* ---- checking helpers ---- */
 
