@@ -34,6 +34,12 @@ typedef struct mmx_train_config {
     mmx_augment augment;
     double val_split; /* fraction of the training set held out, 0 = evaluate on test */
     uint64_t seed;
+    /* "task": "lm" (causal language modeling on a text corpus, mmx-text.h): windows of
+     * `context` byte tokens, next-token cross-entropy at every position; an epoch is
+     * `windows` windows drawn from (seed, epoch). 0: the defaults (the input's token count;
+     * as many windows as the training split holds contexts). */
+    bool lm;
+    int64_t context, windows;
 } mmx_train_config;
 
 /* Fills c from a spec's train object (NULL or {} gives every default). The object is

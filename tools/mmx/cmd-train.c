@@ -212,7 +212,15 @@ mmx_cmd_train(int argc, char **argv)
     if (json && result)
         mmx_cli_print_json(json_incref(result));
     if (ok) {
-        if (!quiet)
+        if (!quiet && json_object_get(result, "val_bpb"))
+            fprintf(stderr,
+                    "mmx train: finished: validation %.4f bits per byte (unigram baseline %.4f), "
+                    "loss %.4f, perplexity %.3f (%s/result.json)\n",
+                    json_number_value(json_object_get(result, "val_bpb")),
+                    json_number_value(json_object_get(result, "unigram_bpb")),
+                    json_number_value(json_object_get(result, "val_loss")),
+                    json_number_value(json_object_get(result, "val_ppl")), opts.out_dir);
+        else if (!quiet)
             fprintf(stderr, "mmx train: finished: test accuracy %.4f, loss %.4f (%s/result.json)\n",
                     json_number_value(json_object_get(result, "test_acc")),
                     json_number_value(json_object_get(result, "test_loss")), opts.out_dir);
