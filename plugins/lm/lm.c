@@ -194,6 +194,8 @@ static const mmx_op_desc embed_op = {.struct_size = sizeof(mmx_op_desc),
                                      .cost = embed_cost,
                                      .n_kernels = 3,
                                      .kernels = embed_kernels,
-                                     .examples = embed_examples};
+                                     .examples = embed_examples,
+                                     /* position-wise: token t reads only id t */
+                                     .flags = MMX_OP_CAUSAL};
 
 MMX_PLUGIN_DEFINE("lm", "1.0.0", "Language modeling: the token embedding (embed)", &embed_op);
