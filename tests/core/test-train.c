@@ -372,6 +372,49 @@ START_TEST(test_lm_same_seed_and_resume_are_exact)
 }
 END_TEST
 
+/* The shipped language models, end to end: changing the input byte at position t changes
+ * no logit at a position < t (the whole graph is causal), and some logit at t. */
+START_TEST(test_lm_zoo_specs_are_causal)
+{
+    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json"};
+    const char *const small[] = {"/vars/dim=16", "/vars/context=12", "/vars/depth=2", NULL};
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(mmx_registry) reg = mmx_test_registry();
+        g_autofree char *path = mmx_test_source_path(specs[i]);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(mmx_spec) spec = mmx_spec_load(reg, path, small, &error);
+        ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_graph) g = mmx_graph_new(spec, &error);
+        ck_assert_msg(g != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_model) model = mmx_model_new(g, 3, &error);
+        ck_assert_ptr_nonnull(model);
+        g_autoptr(mmx_exec) ex = mmx_exec_new(model, 1, false, &error);
+        ck_assert_ptr_nonnull(ex);
+        const int N = 12, V = 256;
+        /* The input is written before every forward: the executor may reuse its memory. */
+        float *in = mmx_exec_input(ex);
+        for (int t = 0; t < N; t++)
+            in[t] = (float)("causal bytes"[t]);
+        ck_assert(mmx_exec_forward(ex, 1, 0, &error));
+        g_autofree float *base = g_memdup2(mmx_exec_output(ex), (gsize)N * V * sizeof(float));
+        for (int t = 1; t < N; t++) {
+            for (int u = 0; u < N; u++)
+                in[u] = (float)("causal bytes"[u]);
+            in[t] = (float)'#';
+            ck_assert(mmx_exec_forward(ex, 1, 0, &error));
+            const float *out = mmx_exec_output(ex);
+            for (int e = 0; e < t * V; e++)
+                ck_assert_msg(out[e] == base[e], "%s: byte %d changed the logit of position %d",
+                              specs[i], t, e / V);
+            bool changed = false;
+            for (int e = t * V; e < (t + 1) * V; e++)
+                changed = changed || out[e] != base[e];
+            ck_assert_msg(changed, "%s: byte %d changed nothing at its own position", specs[i], t);
+        }
+    }
+}
+END_TEST
+
 static char *
 lm_setup_error(const char *const *overrides)
 {
@@ -434,6 +477,7 @@ main(void)
     tcase_add_test(tc, test_lm_learns_and_reports_bits_per_byte);
     tcase_add_test(tc, test_lm_same_seed_and_resume_are_exact);
     tcase_add_test(tc, test_lm_refusals);
+    tcase_add_test(tc, test_lm_zoo_specs_are_causal);
     suite_add_tcase(s, tc);
     return mmx_test_run(s);
 }
