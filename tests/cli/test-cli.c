@@ -540,6 +540,12 @@ START_TEST(test_generate)
                                       NULL, &e3),
                      2);
     ck_assert_contains(e3, "expected SPEC --weights FILE --prompt TEXT");
+    g_autofree char *e4 = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"eval", spec, "--weights", ck, NULL}, NULL,
+                                      &e4),
+                     2);
+    ck_assert_contains(e4, "lm-mini.json is a language model (task lm): eval scores image "
+                           "classifiers");
 }
 END_TEST
 

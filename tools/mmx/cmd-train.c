@@ -315,6 +315,11 @@ mmx_cmd_eval(int argc, char **argv)
     code = load_model("eval", reg, argv[1], NULL, NULL, &c, &spec, &graph);
     if (code)
         return code;
+    if (mmx_spec_is_lm(spec))
+        return mmx_cli_fail("eval", MMX_EXIT_USAGE,
+                            "%s is a language model (task lm): eval scores image classifiers; a "
+                            "run's validation bits per byte are in its result.json",
+                            argv[1]);
     g_autoptr(GError) error = NULL;
     mmx_train_config cfg;
     if (!mmx_train_config_from_json(mmx_spec_train(spec), &cfg, &error))
