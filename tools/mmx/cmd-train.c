@@ -95,6 +95,30 @@ load_model(const char *cmd, mmx_registry *reg, const char *path, json_t *doc, co
     return 0;
 }
 
+/* What eval and generate start from: the threads, the registry, the spec and its graph,
+ * and a model holding the weights of a checkpoint (*meta: its metadata, when asked). On
+ * failure prints and returns an exit code (> 0). */
+static int
+load_trained(const char *cmd, const char *path, const char *weights, common *c,
+             mmx_registry **reg, mmx_spec **spec, mmx_graph **graph, mmx_model **model,
+             json_t **meta)
+{
+    if (c->threads > 0)
+        mmx_set_num_threads(c->threads);
+    collect_overrides(c);
+    *reg = mmx_cli_registry();
+    if (*reg == NULL)
+        return MMX_EXIT_USAGE;
+    int code = load_model(cmd, *reg, path, NULL, NULL, c, spec, graph);
+    if (code)
+        return code;
+    g_autoptr(GError) error = NULL;
+    *model = mmx_model_new(*graph, 0, &error);
+    if (*model == NULL || !mmx_model_load(*model, weights, NULL, meta, &error))
+        return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "%s", error->message);
+    return 0;
+}
+
 int
 mmx_cmd_train(int argc, char **argv)
 {
@@ -304,30 +328,25 @@ mmx_cmd_eval(int argc, char **argv)
         return mmx_cli_fail("eval", MMX_EXIT_USAGE, "expected SPEC --weights FILE");
     if (batch < 1)
         return mmx_cli_fail("eval", MMX_EXIT_USAGE, "--batch must be positive");
-    if (c.threads > 0)
-        mmx_set_num_threads(c.threads);
-    collect_overrides(&c);
-    g_autoptr(mmx_registry) reg = mmx_cli_registry();
-    if (reg == NULL)
-        return MMX_EXIT_USAGE;
+    g_autoptr(mmx_registry) reg = NULL;
     g_autoptr(mmx_spec) spec = NULL;
     g_autoptr(mmx_graph) graph = NULL;
-    code = load_model("eval", reg, argv[1], NULL, NULL, &c, &spec, &graph);
+    g_autoptr(mmx_model) model = NULL;
+    json_t *meta = NULL;
+    code = load_trained("eval", argv[1], weights, &c, &reg, &spec, &graph, &model, &meta);
     if (code)
         return code;
-    if (mmx_spec_is_lm(spec))
+    if (mmx_spec_is_lm(spec)) {
+        json_decref(meta);
         return mmx_cli_fail("eval", MMX_EXIT_USAGE,
                             "%s is a language model (task lm): eval scores image classifiers; a "
                             "run's validation bits per byte are in its result.json",
                             argv[1]);
+    }
     g_autoptr(GError) error = NULL;
     mmx_train_config cfg;
-    if (!mmx_train_config_from_json(mmx_spec_train(spec), &cfg, &error))
-        return mmx_cli_fail("eval", MMX_EXIT_USAGE, "%s", error->message);
-    g_autoptr(mmx_model) model = mmx_model_new(graph, 0, &error);
-    json_t *meta = NULL;
-    if (model == NULL || !mmx_model_load(model, weights, NULL, &meta, &error)) {
-        mmx_train_config_clear(&cfg);
+    if (!mmx_train_config_from_json(mmx_spec_train(spec), &cfg, &error)) {
+        json_decref(meta);
         return mmx_cli_fail("eval", MMX_EXIT_USAGE, "%s", error->message);
     }
     g_autoptr(mmx_dataset) train = NULL, test = NULL;
@@ -512,21 +531,14 @@ mmx_cmd_generate(int argc, char **argv)
         return mmx_cli_fail("generate", MMX_EXIT_USAGE, "expected SPEC --weights FILE --prompt TEXT");
     if (seed < 0)
         return mmx_cli_fail("generate", MMX_EXIT_USAGE, "--seed must be >= 0");
-    if (c.threads > 0)
-        mmx_set_num_threads(c.threads);
-    collect_overrides(&c);
-    g_autoptr(mmx_registry) reg = mmx_cli_registry();
-    if (reg == NULL)
-        return MMX_EXIT_USAGE;
+    g_autoptr(mmx_registry) reg = NULL;
     g_autoptr(mmx_spec) spec = NULL;
     g_autoptr(mmx_graph) graph = NULL;
-    code = load_model("generate", reg, argv[1], NULL, NULL, &c, &spec, &graph);
+    g_autoptr(mmx_model) model = NULL;
+    code = load_trained("generate", argv[1], weights, &c, &reg, &spec, &graph, &model, NULL);
     if (code)
         return code;
     g_autoptr(GError) error = NULL;
-    g_autoptr(mmx_model) model = mmx_model_new(graph, 0, &error);
-    if (model == NULL || !mmx_model_load(model, weights, NULL, NULL, &error))
-        return mmx_cli_fail("generate", MMX_EXIT_USAGE, "%s", error->message);
     mmx_lm_sampling s = {.tokens = tokens, .temperature = temperature, .top_k = top_k,
                          .seed = (uint64_t)seed};
     size_t len = strlen(prompt);
