@@ -196,6 +196,11 @@ void ck_check_isa(ck_ctx *ctx, ck_result *r);
 void ck_check_workspace(ck_ctx *ctx, ck_result *r);
 void ck_check_threads(ck_ctx *ctx, ck_result *r);
 void ck_check_allocations(ck_ctx *ctx, ck_result *r);
+/* check-causal.c: run only for ops whose flags declare MMX_OP_CAUSAL. */
+void ck_check_causal(ck_ctx *ctx, ck_result *r);
+bool ck_op_declares_causal(const mmx_op_desc *d);
+/* The MMX_OP_* flags a node keeps (flags & node_flags(node)); 0 for an ABI 1.0 op. */
+uint32_t ck_node_flags(const mmx_op_desc *d, const mmx_node *node);
 
 /* A worst-error tracker for comparisons: the largest error and where it was. */
 typedef struct ck_worst {

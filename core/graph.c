@@ -692,7 +692,19 @@ mmx_graph_new_diags(const mmx_spec *spec, mmx_diags *diags)
     if (cur >= 0) {
         const mmx_shape *s = shape_of(&b, cur);
         int classes = mmx_spec_classes(spec);
-        if (s->rank != 1 || s->dim[0] != classes) {
+        const mmx_shape *in = shape_of(&b, g->input);
+        if (mmx_spec_is_lm(spec)) {
+            /* A language model predicts the next token at every position. */
+            if (s->rank != 2 || s->dim[0] != in->dim[0] || s->dim[1] != classes) {
+                g_autofree char *t = mmx_shape_to_string(s);
+                const gnode *last = gnode_at(&b, (int)g->nodes->len - 1);
+                gerr(&b, "/head",
+                     "a language model's head ends in the logits of every position, [%" G_GINT64_FORMAT
+                     ", %d] (the input's tokens, one logit per token of the vocabulary, "
+                     "\"input\" classes); its last op, %s, gives %s",
+                     in->dim[0], classes, last->pub.name, t);
+            }
+        } else if (s->rank != 1 || s->dim[0] != classes) {
             g_autofree char *t = mmx_shape_to_string(s);
             const gnode *last = gnode_at(&b, (int)g->nodes->len - 1);
             gerr(&b, "/head",

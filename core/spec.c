@@ -22,7 +22,7 @@ const char *const mmx__op_meta_keys[] = {"op", "tie", "doc", NULL};
 /* The plugins mmx ships, implied in every spec. Adding a family to plugins/meson.build?
  * Add it here too. */
 static const char *const shipped_plugins[] = {"activation", "linear", "conv", "norm",   "attention",
-                                              "hopfield",   "sgu",    "pool", "tensor", NULL};
+                                              "hopfield",   "sgu",    "pool", "tensor", "lm", NULL};
 
 /* ---- checking helpers ---- */
 
@@ -577,6 +577,7 @@ typedef struct tkey {
 
 static const char *const optimizers[] = {"adamw", "sgd", NULL};
 static const char *const schedules[] = {"cosine", "constant", NULL};
+static const char *const tasks[] = {"classify", "lm", NULL};
 
 /* The recipe's keys, their types and ranges (docs/spec-format.md, section train). */
 static const tkey train_keys[] = {
@@ -595,6 +596,9 @@ static const tkey train_keys[] = {
     {"data", T_STR, 0, 0, false, false, NULL},
     {"val_split", T_NUM, 0, 1, false, true, NULL},
     {"seed", T_INT, 0, 9007199254740992.0, false, false, NULL},
+    {"task", T_CHOICE, 0, 0, false, false, tasks},
+    {"context", T_INT, 1, 65536, false, false, NULL},
+    {"windows", T_INT, 1, 1e9, false, false, NULL},
 };
 
 static void
@@ -928,6 +932,14 @@ mmx_shape
 mmx_spec_input_shape(const mmx_spec *spec)
 {
     return spec->input;
+}
+
+bool
+mmx_spec_is_lm(const mmx_spec *spec)
+{
+    json_t *train = json_object_get(spec->resolved, "train");
+    const char *task = json_string_value(json_object_get(train, "task"));
+    return task != NULL && strcmp(task, "lm") == 0;
 }
 
 int

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <mmx/mmx-io.h>
+#include <mmx/mmx-text.h>
 #include <mmx/mmx-train.h>
 
 // clang-format off
@@ -49,8 +50,12 @@ mmx_train_config_from_json(json_t *train, mmx_train_config *c, GError **error)
 {
     memset(c, 0, sizeof *c);
     json_t *t = json_is_object(train) ? train : NULL;
+    const char *task = json_string_value(json_object_get(t, "task"));
+    c->lm = task != NULL && strcmp(task, "lm") == 0;
     const char *data = json_string_value(json_object_get(t, "data"));
-    c->data = g_strdup(data ? data : "fashion-mnist");
+    c->data = g_strdup(data ? data : c->lm ? "jargon" : "fashion-mnist");
+    c->context = (int64_t)num(t, "context", 0);
+    c->windows = (int64_t)num(t, "windows", 0);
     c->epochs = (int64_t)num(t, "epochs", 10);
     c->batch = (int64_t)num(t, "batch", 128);
     const char *opt = json_string_value(json_object_get(t, "optimizer"));
@@ -66,12 +71,12 @@ mmx_train_config_from_json(json_t *train, mmx_train_config *c, GError **error)
     c->warmup = num(t, "warmup", 1.0);
     const char *sched = json_string_value(json_object_get(t, "schedule"));
     c->schedule = sched && strcmp(sched, "constant") == 0 ? MMX_SCHEDULE_CONSTANT : MMX_SCHEDULE_COSINE;
-    c->label_smoothing = num(t, "label_smoothing", 0.1);
+    c->label_smoothing = num(t, "label_smoothing", c->lm ? 0.0 : 0.1);
     c->clip = num(t, "clip", 0.0);
     json_t *aug = json_object_get(t, "augment");
     c->augment.crop_padding = (int)num(aug, "crop", 0);
     c->augment.flip = json_is_true(json_object_get(aug, "flip"));
-    c->val_split = num(t, "val_split", 0.0);
+    c->val_split = num(t, "val_split", c->lm ? 0.1 : 0.0);
     c->seed = (uint64_t)num(t, "seed", 0);
     const char *bad = NULL;
     if (c->epochs < 1 || c->epochs > 100000)
@@ -84,6 +89,10 @@ mmx_train_config_from_json(json_t *train, mmx_train_config *c, GError **error)
         bad = "warmup, clip >= 0 and label_smoothing in [0, 1)";
     else if (c->val_split < 0 || c->val_split >= 1)
         bad = "val_split must be in [0, 1)";
+    else if (c->lm && !(c->val_split > 0))
+        bad = "val_split (the fraction of documents held out) must be in (0, 1) for task lm";
+    else if (c->context < 0 || c->context > 65536 || c->windows < 0)
+        bad = "context must be 1..65536 and windows positive";
     else if (c->augment.crop_padding < 0 || c->augment.crop_padding > 64)
         bad = "augment.crop must be 0..64 pixels";
     if (bad) {
@@ -104,7 +113,7 @@ json_t *
 mmx_train_config_to_json(const mmx_train_config *c)
 {
     json_t *aug = json_pack("{s:i, s:b}", "crop", c->augment.crop_padding, "flip", c->augment.flip);
-    return json_pack("{s:s, s:I, s:I, s:s, s:f, s:f, s:f, s:f, s:b, s:f, s:s, s:f, s:f, s:o, s:f, s:I}",
+    json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:f, s:f, s:f, s:f, s:b, s:f, s:s, s:f, s:f, s:o, s:f, s:I}",
                      "data", c->data, "epochs", (json_int_t)c->epochs, "batch",
                      (json_int_t)c->batch, "optimizer",
                      c->optim.kind == MMX_OPTIM_SGD ? "sgd" : "adamw", "lr", c->lr, "min_lr",
@@ -113,6 +122,12 @@ mmx_train_config_to_json(const mmx_train_config *c)
                      c->schedule == MMX_SCHEDULE_CONSTANT ? "constant" : "cosine",
                      "label_smoothing", c->label_smoothing, "clip", c->clip, "augment", aug,
                      "val_split", c->val_split, "seed", (json_int_t)c->seed);
+    /* Only language models carry these keys: an image run's settings stay as they were. */
+    if (c->lm)
+        json_object_update_new(o, json_pack("{s:s, s:I, s:I}", "task", "lm", "context",
+                                            (json_int_t)c->context, "windows",
+                                            (json_int_t)c->windows));
+    return o;
 }
 
 /* ---- evaluation ---- */
@@ -176,6 +191,45 @@ mmx_evaluate(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stat
     return true;
 }
 
+/* ---- language models ---- */
+
+/* The validation loss and next-byte accuracy of model on the corpus's validation split:
+ * every non-overlapping window of `context` tokens from its start (position t of a window
+ * is predicted from the t tokens before it in the window), each position weighted alike. */
+static bool
+lm_evaluate(mmx_model *model, const mmx_corpus *corpus, int64_t context, int64_t batch,
+            double *loss, double *accuracy, GError **error)
+{
+    int64_t ntok;
+    const uint8_t *tok = mmx_corpus_tokens(corpus, true, &ntok);
+    int64_t nwin = (ntok - 1) / context;
+    if (batch > nwin)
+        batch = nwin;
+    g_autoptr(mmx_exec) ex = mmx_exec_new(model, batch, false, error);
+    if (ex == NULL)
+        return false;
+    g_autofree int64_t *starts = g_new(int64_t, batch);
+    g_autofree int32_t *targets = g_new(int32_t, batch * context);
+    double total = 0;
+    int64_t right = 0;
+    for (int64_t at = 0; at < nwin; at += batch) {
+        int64_t b = nwin - at < batch ? nwin - at : batch;
+        for (int64_t i = 0; i < b; i++)
+            starts[i] = (at + i) * context;
+        mmx_text_windows(tok, starts, b, context, mmx_exec_input(ex), targets);
+        if (!mmx_exec_forward(ex, b, 0, error))
+            return false;
+        int64_t correct;
+        total += mmx_softmax_xent(mmx_exec_output(ex), targets, b * context, MMX_TEXT_VOCAB, 0.0,
+                                  NULL, &correct) *
+                 (double)(b * context);
+        right += correct;
+    }
+    *loss = total / (double)(nwin * context);
+    *accuracy = (double)right / (double)(nwin * context);
+    return true;
+}
+
 /* ---- the loop ---- */
 
 typedef struct run {
@@ -185,6 +239,9 @@ typedef struct run {
     const mmx_train_options *opts;
     mmx_dataset *train, *eval;
     bool eval_is_val;
+    mmx_corpus *corpus; /* task lm: the text instead of train and eval */
+    int64_t context;
+    double unigram_bpb;
     mmx_norm_stats stats;
     mmx_model *model;
     mmx_optim *optim;
@@ -369,12 +426,19 @@ result_json(const run *r, const char *status, const char *reason)
     json_object_set_new(o, r->eval_is_val ? "val_loss" : "test_loss", json_real(r->last_eval_loss));
     json_object_set_new(o, "train_loss", json_real(r->last_train_loss));
     json_object_set_new(o, "train_acc", json_real(r->last_train_acc));
+    if (r->corpus) {
+        json_object_set_new(o, "val_bpb", json_real(r->last_eval_loss / G_LN2));
+        json_object_set_new(o, "val_ppl", json_real(exp(r->last_eval_loss)));
+        json_object_set_new(o, "unigram_bpb", json_real(r->unigram_bpb));
+        json_object_set_new(o, "context", json_integer((json_int_t)r->context));
+    }
     json_object_set_new(o, "params", json_integer((json_int_t)mmx_graph_param_count(r->graph)));
     json_object_set_new(o, "flops_per_image", json_real(mmx_graph_flops(r->graph)));
-    json_object_set_new(o, "train_img_per_s",
-                        json_real(r->train_seconds > 0
-                                      ? (double)(r->step * r->c->batch) / r->train_seconds
-                                      : 0.0));
+    json_object_set_new(o, r->corpus ? "train_tokens_per_s" : "train_img_per_s",
+                        json_real(r->train_seconds > 0 ? (double)(r->step * r->c->batch) *
+                                                             (double)(r->corpus ? r->context : 1) /
+                                                             r->train_seconds
+                                                       : 0.0));
     json_object_set_new(o, "wall_seconds",
                         json_real(r->wall_offset + (now_seconds() - (double)r->t_start / 1e6)));
     json_object_set_new(o, "threads", json_integer(mmx_num_threads()));
@@ -395,8 +459,22 @@ write_config(run *r, GError **error)
     json_object_set(o, "spec", mmx_spec_resolved(r->spec));
     json_object_set_new(o, "spec_path", json_string(mmx_spec_path(r->spec) ? mmx_spec_path(r->spec) : ""));
     json_object_set_new(o, "train", mmx_train_config_to_json(r->c));
-    json_object_set_new(o, "data",
-                        json_pack("{s:s, s:s, s:I, s:I, s:s, s:f, s:f}", "name",
+    int64_t ntr = 0, nva = 0;
+    if (r->corpus) {
+        mmx_corpus_tokens(r->corpus, false, &ntr);
+        mmx_corpus_tokens(r->corpus, true, &nva);
+    }
+    json_object_set_new(
+        o, "data",
+        r->corpus
+            ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:f}", "name",
+                        mmx_corpus_name(r->corpus), "path", mmx_corpus_path(r->corpus),
+                        "tokenizer", "bytes (vocab 256)", "train_tokens", (json_int_t)ntr,
+                        "val_tokens", (json_int_t)nva, "train_documents",
+                        (json_int_t)mmx_corpus_documents(r->corpus, false), "val_documents",
+                        (json_int_t)mmx_corpus_documents(r->corpus, true), "split",
+                        "by document, evenly spread (mmx-text.h)", "unigram_bpb", r->unigram_bpb)
+            :         json_pack("{s:s, s:s, s:I, s:I, s:s, s:f, s:f}", "name",
                                   mmx_dataset_name(r->train), "path", mmx_dataset_path(r->train),
                                   "train_size", (json_int_t)mmx_dataset_size(r->train),
                                   r->eval_is_val ? "val_size" : "test_size",
@@ -434,10 +512,13 @@ progress_bar(const run *r, double loss, double img_s)
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
-    double eta = img_s > 0 ? (double)((total - done) * r->c->batch) / img_s : 0;
+    double eta = img_s > 0 ? (double)((total - done) * r->c->batch) *
+                                 (double)(r->corpus ? r->context : 1) / img_s
+                           : 0;
     fprintf(stderr, "\repoch %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " [%s] %" G_GINT64_FORMAT
-                    "/%" G_GINT64_FORMAT " loss %.4f %.0f img/s ETA %d:%02d ",
-            r->epoch + 1, r->c->epochs, bar, done, total, loss, img_s, (int)eta / 60, (int)eta % 60);
+                    "/%" G_GINT64_FORMAT " loss %.4f %.0f %s ETA %d:%02d ",
+            r->epoch + 1, r->c->epochs, bar, done, total, loss, img_s,
+            r->corpus ? "tokens/s" : "img/s", (int)eta / 60, (int)eta % 60);
     fflush(stderr);
 }
 
@@ -447,14 +528,25 @@ finish_epoch(run *r, double epoch_seconds, GError **error)
     r->last_train_loss = r->epoch_seen ? r->epoch_loss_sum / (double)r->epoch_seen : 0;
     r->last_train_acc = r->epoch_seen ? (double)r->epoch_correct / (double)r->epoch_seen : 0;
     r->last_img_s = epoch_seconds > 0 ? (double)r->epoch_seen / epoch_seconds : 0;
-    if (!mmx_evaluate(r->model, r->eval, &r->stats, r->c->batch, &r->last_eval_loss,
-                      &r->last_eval_acc, error))
+    if (r->corpus ? !lm_evaluate(r->model, r->corpus, r->context, r->c->batch,
+                                 &r->last_eval_loss, &r->last_eval_acc, error)
+                  : !mmx_evaluate(r->model, r->eval, &r->stats, r->c->batch, &r->last_eval_loss,
+                                  &r->last_eval_acc, error))
         return false;
     r->epoch++;
     r->batch_in_epoch = 0;
     if (r->opts && r->opts->progress != MMX_PROGRESS_QUIET) {
         if (r->opts->progress == MMX_PROGRESS_BAR)
             fprintf(stderr, "\r\033[K");
+        if (r->corpus)
+            fprintf(stderr,
+                    "epoch %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT ": train loss %.4f acc %.4f | "
+                    "val loss %.4f, %.4f bits per byte, perplexity %.3f, acc %.4f | %.0f tokens/s "
+                    "| %.1f s\n",
+                    r->epoch, r->c->epochs, r->last_train_loss, r->last_train_acc,
+                    r->last_eval_loss, r->last_eval_loss / G_LN2, exp(r->last_eval_loss),
+                    r->last_eval_acc, r->last_img_s, epoch_seconds);
+        else
         fprintf(stderr,
                 "epoch %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT ": train loss %.4f acc %.4f | %s "
                 "loss %.4f acc %.4f | %.0f img/s | %.1f s\n",
@@ -474,7 +566,11 @@ finish_epoch(run *r, double epoch_seconds, GError **error)
         json_object_set_new(m, "train_acc", json_real(r->last_train_acc));
         json_object_set_new(m, r->eval_is_val ? "val_loss" : "test_loss", json_real(r->last_eval_loss));
         json_object_set_new(m, r->eval_is_val ? "val_acc" : "test_acc", json_real(r->last_eval_acc));
-        json_object_set_new(m, "img_per_s", json_real(r->last_img_s));
+        if (r->corpus) {
+            json_object_set_new(m, "val_bpb", json_real(r->last_eval_loss / G_LN2));
+            json_object_set_new(m, "val_ppl", json_real(exp(r->last_eval_loss)));
+        }
+        json_object_set_new(m, r->corpus ? "tokens_per_s" : "img_per_s", json_real(r->last_img_s));
         json_object_set_new(m, "epoch_seconds", json_real(epoch_seconds));
         json_object_set_new(m, "wall_seconds",
                             json_real(r->wall_offset + (now_seconds() - (double)r->t_start / 1e6)));
@@ -532,8 +628,8 @@ static bool
 check_memory(const run *r, GError **error)
 {
     int states = r->c->optim.kind == MMX_OPTIM_ADAMW ? 2 : 1;
-    int64_t eval_batch =
-        r->c->batch < mmx_dataset_size(r->eval) ? r->c->batch : mmx_dataset_size(r->eval);
+    int64_t neval = r->eval ? mmx_dataset_size(r->eval) : r->c->batch;
+    int64_t eval_batch = r->c->batch < neval ? r->c->batch : neval;
     size_t model = mmx_model_estimate(r->graph, states);
     size_t train = mmx_exec_estimate(r->graph, r->c->batch, true);
     size_t eval = mmx_exec_estimate(r->graph, eval_batch, false);
@@ -550,8 +646,138 @@ check_memory(const run *r, GError **error)
     return mmx_memory_check(what, total, detail, error);
 }
 
+/* The byte after the logits z[256] per the sampling rule of mmx-train.h. */
+static int
+sample_byte(const float *z, const mmx_lm_sampling *s, int64_t index)
+{
+    int order[MMX_TEXT_VOCAB];
+    int best = 0;
+    for (int v = 0; v < MMX_TEXT_VOCAB; v++) {
+        order[v] = v;
+        if (z[v] > z[best])
+            best = v;
+    }
+    if (s->temperature <= 0)
+        return best;
+    /* Insertion sort by logit, then by byte: 256 entries, once per generated byte. */
+    for (int i = 1; i < MMX_TEXT_VOCAB; i++)
+        for (int j = i; j > 0 && z[order[j]] > z[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int keep = s->top_k > 0 && s->top_k < MMX_TEXT_VOCAB ? s->top_k : MMX_TEXT_VOCAB;
+    double p[MMX_TEXT_VOCAB], total = 0.0, top = (double)z[order[0]];
+    for (int i = 0; i < keep; i++)
+        total += p[i] = exp(((double)z[order[i]] - top) / s->temperature);
+    uint32_t r[4];
+    mmx_philox(mmx_rng_key(s->seed, 0x6e7e0001, 0), (uint64_t)index, r);
+    double u = (double)((((uint64_t)r[0] << 32) | r[1]) >> 11) / 9007199254740992.0 * total;
+    for (int i = 0; i < keep; i++) {
+        if (u < p[i])
+            return order[i];
+        u -= p[i];
+    }
+    return order[keep - 1];
+}
+
+bool
+mmx_lm_generate(mmx_model *model, const uint8_t *prompt, size_t len, const mmx_lm_sampling *s,
+                mmx_lm_emit_fn emit, void *user, GError **error)
+{
+    const mmx_graph *g = mmx_model_graph(model);
+    const mmx_shape *in = &mmx_graph_get_value(g, mmx_graph_input(g))->shape;
+    const mmx_shape *out = &mmx_graph_get_value(g, mmx_graph_output(g))->shape;
+    const char *bad = NULL;
+    if (in->rank != 2 || in->dim[1] != 1 || out->rank != 2 || out->dim[0] != in->dim[0] ||
+        out->dim[1] != MMX_TEXT_VOCAB)
+        bad = "the model is not a byte language model (input [context, 1], output [context, 256])";
+    else if (len == 0)
+        bad = "the prompt is empty: give at least one byte to continue";
+    else if (!(s->temperature >= 0) || !isfinite(s->temperature))
+        bad = "the temperature must be a finite number >= 0";
+    else if (s->top_k < 0 || s->top_k > MMX_TEXT_VOCAB)
+        bad = "top-k must be 0 (off) to 256";
+    else if (s->tokens < 0)
+        bad = "the number of tokens must be >= 0";
+    if (bad) {
+        g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_INVALID, "generate: %s", bad);
+        return false;
+    }
+    const int64_t context = in->dim[0];
+    g_autoptr(mmx_exec) ex = mmx_exec_new(model, 1, false, error);
+    if (ex == NULL)
+        return false;
+    GByteArray *text = g_byte_array_new();
+    g_byte_array_append(text, prompt, (guint)len);
+    bool ok = true;
+    for (int64_t i = 0; i < s->tokens && ok; i++) {
+        int64_t n = (int64_t)text->len < context ? (int64_t)text->len : context;
+        const uint8_t *window = text->data + text->len - n;
+        float *x = mmx_exec_input(ex);
+        for (int64_t t = 0; t < context; t++)
+            x[t] = t < n ? (float)window[t] : 0.0f;
+        if (!mmx_exec_forward(ex, 1, 0, error)) {
+            ok = false;
+            break;
+        }
+        uint8_t byte = (uint8_t)sample_byte(mmx_exec_output(ex) + (n - 1) * MMX_TEXT_VOCAB, s, i);
+        g_byte_array_append(text, &byte, 1);
+        if (emit && !emit(byte, user))
+            break;
+    }
+    g_byte_array_unref(text);
+    return ok;
+}
+
+/* The corpus of a language model, and what the spec must be to read it: an input of
+ * `context` tokens of one channel (the ids) and the 256 byte tokens as its classes. */
 static bool
-setup(run *r, GError **error)
+setup_lm_data(run *r, GError **error)
+{
+    mmx_shape in = mmx_spec_input_shape(r->spec);
+    const char *spec = mmx_spec_path(r->spec) ? mmx_spec_path(r->spec) : mmx_spec_name(r->spec);
+    r->context = r->c->context > 0 ? r->c->context : in.dim[0];
+    if (in.dim[1] != 1 || in.dim[0] != r->context || r->classes != MMX_TEXT_VOCAB) {
+        g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_INVALID,
+                    "%s: a language model (task lm) reads %" G_GINT64_FORMAT
+                    " byte tokens: its input must be {\"shape\": [%" G_GINT64_FORMAT
+                    ", 1, 1], \"classes\": %d}, not [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                    "] with %d classes",
+                    spec, r->context, r->context, MMX_TEXT_VOCAB, in.dim[0], in.dim[1], r->classes);
+        return false;
+    }
+    r->corpus = mmx_corpus_load(r->c->data, r->c->val_split, r->context + 1, error);
+    if (r->corpus == NULL)
+        return false;
+    r->eval_is_val = true;
+    r->unigram_bpb = mmx_corpus_unigram_bpb(r->corpus);
+    int64_t ntrain;
+    mmx_corpus_tokens(r->corpus, false, &ntrain);
+    int64_t windows = r->c->windows > 0 ? r->c->windows : ntrain / r->context;
+    r->steps_per_epoch = windows / r->c->batch;
+    if (r->steps_per_epoch < 1) {
+        g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_INVALID,
+                    "batch %" G_GINT64_FORMAT " is larger than an epoch (%" G_GINT64_FORMAT
+                    " windows)",
+                    r->c->batch, windows);
+        return false;
+    }
+    if (r->opts && r->opts->progress != MMX_PROGRESS_QUIET) {
+        int64_t nval;
+        mmx_corpus_tokens(r->corpus, true, &nval);
+        fprintf(stderr,
+                "mmx train: corpus %s: %" G_GINT64_FORMAT " training bytes (%" G_GINT64_FORMAT
+                " documents), %" G_GINT64_FORMAT " validation bytes (%" G_GINT64_FORMAT
+                "); unigram baseline %.4f bits per byte\n",
+                mmx_corpus_name(r->corpus), ntrain, mmx_corpus_documents(r->corpus, false), nval,
+                mmx_corpus_documents(r->corpus, true), r->unigram_bpb);
+    }
+    return true;
+}
+
+static bool
+setup_image_data(run *r, GError **error)
 {
     if (!mmx_data_load(r->c->data, &r->train, &r->eval, error))
         return false;
@@ -577,6 +803,15 @@ setup(run *r, GError **error)
                     r->c->batch, mmx_dataset_size(r->train));
         return false;
     }
+    return true;
+}
+
+static bool
+setup(run *r, GError **error)
+{
+    r->classes = mmx_spec_classes(r->spec);
+    if (!(r->c->lm ? setup_lm_data(r, error) : setup_image_data(r, error)))
+        return false;
     r->total_steps = r->steps_per_epoch * r->c->epochs;
     if (!check_memory(r, error))
         return false;
@@ -616,6 +851,7 @@ teardown(run *r)
     mmx_model_free(r->model);
     mmx_dataset_free(r->train);
     mmx_dataset_free(r->eval);
+    mmx_corpus_free(r->corpus);
     g_free(r->ckpt);
 }
 
@@ -670,15 +906,21 @@ run_epochs(run *r, GError **error)
 {
     const mmx_train_config *c = r->c;
     const mmx_train_options *opts = r->opts;
-    const int64_t n = mmx_dataset_size(r->train), B = c->batch;
-    g_autofree int64_t *perm = g_new(int64_t, n);
-    g_autofree int32_t *labels = g_new(int32_t, B);
+    const int64_t n = r->corpus ? 0 : mmx_dataset_size(r->train), B = c->batch;
+    /* Rows of logits per step: one per image, or one per position of each window. */
+    const int64_t per = r->corpus ? r->context : 1, rows = B * per;
+    int64_t ntok = 0;
+    const uint8_t *tokens = r->corpus ? mmx_corpus_tokens(r->corpus, false, &ntok) : NULL;
+    g_autofree int64_t *perm = g_new(int64_t, r->corpus ? B : n);
+    g_autofree int32_t *labels = g_new(int32_t, rows);
     float *grads = mmx_model_grads(r->model), *params = mmx_model_params(r->model);
     const int64_t ntrain = mmx_model_n_trainable(r->model);
     mmx_schedule sched = {c->schedule, c->lr, c->min_lr,
                           (int64_t)(c->warmup * (double)r->steps_per_epoch), r->total_steps};
     while (r->epoch < c->epochs) {
-        mmx_permutation(n, mmx_rng_key(c->seed, 0x5eed0001, (uint64_t)r->epoch), perm);
+        uint64_t order_key = mmx_rng_key(c->seed, 0x5eed0001, (uint64_t)r->epoch);
+        if (r->corpus == NULL)
+            mmx_permutation(n, order_key, perm);
         uint64_t aug_key = mmx_rng_key(c->seed, 0x5eed0002, (uint64_t)r->epoch);
         double seconds_before = r->train_seconds;
         for (; r->batch_in_epoch < r->steps_per_epoch; r->batch_in_epoch++) {
@@ -690,14 +932,21 @@ run_epochs(run *r, GError **error)
                                                 r->epoch + 1, r->step),
                                 MMX_TRAIN_ERROR_INTERRUPTED, "; checkpoint saved in "};
             double t0 = now_seconds();
-            mmx_dataset_batch(r->train, perm + r->batch_in_epoch * B, B, &r->stats, &c->augment,
-                              aug_key, mmx_exec_input(r->ex), labels);
+            if (r->corpus) {
+                /* Window i of the epoch starts where (seed, epoch, i) says. */
+                for (int64_t i = 0; i < B; i++)
+                    perm[i] = mmx_text_window_start(order_key, r->batch_in_epoch * B + i, ntok,
+                                                    r->context);
+                mmx_text_windows(tokens, perm, B, r->context, mmx_exec_input(r->ex), labels);
+            } else
+                mmx_dataset_batch(r->train, perm + r->batch_in_epoch * B, B, &r->stats,
+                                  &c->augment, aug_key, mmx_exec_input(r->ex), labels);
             if (!mmx_exec_forward(r->ex, B, mmx_rng_key(c->seed, 0x5eed0003, (uint64_t)r->step),
                                   error))
                 return failed(error);
             int64_t correct;
             double loss =
-                mmx_softmax_xent(mmx_exec_output(r->ex), labels, B, r->classes,
+                mmx_softmax_xent(mmx_exec_output(r->ex), labels, rows, r->classes,
                                  c->label_smoothing, mmx_exec_output_grad(r->ex), &correct);
             if (!isfinite(loss))
                 return diverged(r, "loss", loss);
@@ -708,9 +957,9 @@ run_epochs(run *r, GError **error)
                 return diverged(r, "gradient norm", norm);
             mmx_optim_step(r->optim, params, grads, mmx_schedule_lr(&sched, r->step));
             r->step++;
-            r->epoch_loss_sum += loss * (double)B;
+            r->epoch_loss_sum += loss * (double)rows;
             r->epoch_correct += correct;
-            r->epoch_seen += B;
+            r->epoch_seen += rows;
             double dt = now_seconds() - t0;
             r->train_seconds += dt;
             if ((r->batch_in_epoch & 7) == 0)

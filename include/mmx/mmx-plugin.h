@@ -396,6 +396,15 @@ typedef enum mmx_input_role {
  * buffer instead of running the backward. */
 #define MMX_OP_RESIDUAL_ADD 0x8u
 
+/* Causal along the tokens (a promise for language models, not a fusion). The output and
+ * every input are per sample [N, ...] with the same N tokens first, and output token t
+ * is a function of input tokens 0..t only (of every input, and of nothing at a later
+ * position), for each sample on its own. Masked entries are never read, so changing a
+ * later token changes no bit of an earlier output. The conformance kit's `causal` check
+ * holds every node of an op with this flag (node_flags decides which nodes keep it) to it:
+ * changing input token t must leave every output at positions < t unchanged, bit for bit. */
+#define MMX_OP_CAUSAL 0x10u
+
 /* What may be NULL in an op descriptor (the loader refuses the rest, naming the field):
  * - never: name, infer, kernels (n_kernels >= 1, one of them MMX_ISA_SCALAR, each with a
  *   name and a forward), examples (at least one);

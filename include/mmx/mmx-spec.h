@@ -146,6 +146,9 @@ MMX_API json_t *mmx_spec_train(const mmx_spec *spec);
 /* The input of one sample: [H*W, C] on an H x W grid. */
 MMX_API mmx_shape mmx_spec_input_shape(const mmx_spec *spec);
 MMX_API int mmx_spec_classes(const mmx_spec *spec);
+/* True when the train recipe says "task": "lm" (causal language modeling: the head gives
+ * [tokens, classes], one next-token distribution per position). */
+MMX_API bool mmx_spec_is_lm(const mmx_spec *spec);
 /* The registry the spec was read against (borrowed). */
 MMX_API mmx_registry *mmx_spec_registry(const mmx_spec *spec);
 /* "file:line:col" of the value at a pointer of the resolved document, as the spec's

@@ -21,6 +21,7 @@
 #include <mmx/mmx-plugin.h>
 #include <mmx/mmx-core.h>
 #include <mmx/mmx-data.h>
+#include <mmx/mmx-text.h>
 #include <mmx/mmx-json.h>
 #include <mmx/mmx-io.h>
 #include <mmx/mmx-checkpoint.h>

@@ -560,7 +560,12 @@ static const char *const linear_examples[] = {
 static uint32_t
 linear_node_flags(const mmx_node *node)
 {
-    return geom_of(node).token ? MMX_OP_ROW_BIAS_EPILOGUE : MMX_OP_BIAS_EPILOGUE;
+    lin_geom g = geom_of(node);
+    /* The channel axis maps each token of a sequence on its own; a causal token map sees
+     * tokens <= t. (A vector [C] has no tokens.) */
+    int tokens = node->inputs[0].rank >= 2;
+    uint32_t causal = (!g.token && tokens) || g.causal ? MMX_OP_CAUSAL : 0;
+    return (g.token ? MMX_OP_ROW_BIAS_EPILOGUE : MMX_OP_BIAS_EPILOGUE) | causal;
 }
 
 static const mmx_op_desc linear_op = {
@@ -581,7 +586,7 @@ static const mmx_op_desc linear_op = {
     .n_kernels = sizeof linear_kernels / sizeof linear_kernels[0],
     .kernels = linear_kernels,
     .examples = linear_examples,
-    .flags = MMX_OP_BIAS_EPILOGUE | MMX_OP_ROW_BIAS_EPILOGUE,
+    .flags = MMX_OP_BIAS_EPILOGUE | MMX_OP_ROW_BIAS_EPILOGUE | MMX_OP_CAUSAL,
     .node_flags = linear_node_flags};
 
 MMX_PLUGIN_DEFINE("linear", "1.0.0",

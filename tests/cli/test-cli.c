@@ -488,6 +488,67 @@ START_TEST(test_demo_prints_report_once)
 }
 END_TEST
 
+/* mmx generate: a tiny language model trained by mmx train continues a prompt; the same
+ * seed gives the same bytes, greedy decoding needs none, and bad requests are refused. */
+START_TEST(test_generate)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *spec = mmx_test_data_path("specs/train/lm-mini.json");
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_autofree char *err = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", run, "--quiet", NULL},
+                                      NULL, &err),
+                     0);
+    g_autofree char *ck = g_build_filename(run, "final.safetensors", NULL);
+    char *outs[3] = {NULL, NULL, NULL};
+    const char *seeds[3] = {"7", "7", "8"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"generate", spec, "--weights", ck,
+                                                           "--prompt", "The cat", "--tokens", "60",
+                                                           "--top-k", "20", "--seed", seeds[i],
+                                                           NULL},
+                                          &outs[i], NULL),
+                         0);
+        ck_assert(g_str_has_prefix(outs[i], "The cat"));
+        ck_assert_int_eq(strlen(outs[i]), 7 + 60 + 1);
+    }
+    ck_assert_str_eq(outs[0], outs[1]);
+    ck_assert_str_ne(outs[0], outs[2]);
+    for (int i = 0; i < 3; i++)
+        g_free(outs[i]);
+    g_autofree char *g1 = NULL, *g2 = NULL;
+    const char *greedy[] = {"generate", spec, "--weights", ck, "--prompt", "A dog", "--tokens",
+                            "40", "--temperature", "0", NULL};
+    ck_assert_int_eq(mmx_test_run_mmx(greedy, &g1, NULL), 0);
+    greedy[9] = "0.0";
+    ck_assert_int_eq(mmx_test_run_mmx(greedy, &g2, NULL), 0);
+    ck_assert_str_eq(g1, g2);
+    g_autofree char *e1 = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"generate", spec, "--weights", ck,
+                                                       "--prompt", "", NULL},
+                                      NULL, &e1),
+                     2);
+    ck_assert_contains(e1, "mmx generate: generate: the prompt is empty");
+    g_autofree char *e2 = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"generate", spec, "--weights", ck,
+                                                       "--prompt", "x", "--top-k", "300", NULL},
+                                      NULL, &e2),
+                     2);
+    ck_assert_contains(e2, "top-k must be 0 (off) to 256");
+    g_autofree char *e3 = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"generate", spec, "--prompt", "x", NULL},
+                                      NULL, &e3),
+                     2);
+    ck_assert_contains(e3, "expected SPEC --weights FILE --prompt TEXT");
+    g_autofree char *e4 = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"eval", spec, "--weights", ck, NULL}, NULL,
+                                      &e4),
+                     2);
+    ck_assert_contains(e4, "lm-mini.json is a language model (task lm): eval scores image "
+                           "classifiers");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -512,6 +573,9 @@ main(void)
     suite_add_tcase(s, init);
     TCase *demo = tcase_create("demo");
     tcase_add_test(demo, test_demo_prints_report_once);
+    TCase *gen = tcase_create("generate");
+    tcase_add_test(gen, test_generate);
+    suite_add_tcase(s, gen);
     suite_add_tcase(s, demo);
     return mmx_test_run(s);
 }

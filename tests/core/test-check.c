@@ -101,6 +101,50 @@ START_TEST(test_good_fixture_with_params_passes)
 }
 END_TEST
 
+/* An op that claims MMX_OP_CAUSAL and reads a later token: the causal check catches it and
+ * says which token changed which output; the other checks pass. */
+START_TEST(test_not_causal_caught)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(mmx_check_report) r = check_fixture("kit-not-causal", "notcausal", &text);
+    ck_assert(!mmx_check_report_passed(r));
+    g_autofree char *line = report_line(text, "notcausal.leak", "causal");
+    assert_line_found(line, text);
+    ck_assert_contains(line, "FAIL  kernel leak_scalar on example 1 ");
+    ck_assert_contains(line, "changing input token 5 changed the output at [0, 0, 0] (token 0, "
+                             "before it)");
+    assert_report_contains(text, "hint: an op with MMX_OP_CAUSAL must not read later tokens");
+    assert_report_contains(text, "1 failed");
+    g_autofree char *grads = report_line(text, "notcausal.leak", "gradients");
+    ck_assert_contains(grads, "PASS");
+}
+END_TEST
+
+/* The shipped causal ops pass it (a causal token linear, the channel linear, embed); an op
+ * that does not declare the flag has no causal line. */
+START_TEST(test_causal_ops_pass)
+{
+    g_autoptr(mmx_registry) reg = mmx_test_registry();
+    const char *plugins[] = {"linear", "lm"};
+    const char *ops[] = {"linear", "embed"};
+    for (int p = 0; p < 2; p++) {
+        g_autoptr(mmx_check_report) r =
+            mmx_check_run(reg, mmx_registry_find_plugin(reg, plugins[p]),
+                          &(mmx_check_options){.quick = true, .isolate = true});
+        mmx_test_assert_check_passed(r);
+        g_autofree char *text = mmx_check_report_text(r);
+        g_autofree char *line = report_line(text, ops[p], "causal");
+        assert_line_found(line, text);
+        ck_assert_contains(line, "PASS");
+        ck_assert_contains(line, "changing input token t never changed an output at a position < t");
+    }
+    g_autoptr(mmx_check_report) r = mmx_check_run(reg, mmx_registry_find_plugin(reg, "pool"),
+                                                  &(mmx_check_options){.quick = true});
+    g_autofree char *text = mmx_check_report_text(r);
+    ck_assert_ptr_null(report_line(text, "pool", "causal"));
+}
+END_TEST
+
 START_TEST(test_backward_mismatch_explained)
 {
     g_autofree char *text = NULL;
@@ -429,6 +473,8 @@ main(void)
     tcase_add_test(pass, test_activation_passes);
     tcase_add_test(pass, test_activation_isa_compares_simd);
     tcase_add_test(pass, test_good_fixture_with_params_passes);
+    tcase_add_test(pass, test_causal_ops_pass);
+    tcase_add_test(pass, test_not_causal_caught);
     tcase_add_test(pass, test_no_plugin_and_unknown_op);
     tcase_add_test(pass, test_isa_json_lists_kernels);
     suite_add_tcase(s, pass);

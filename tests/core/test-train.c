@@ -15,11 +15,14 @@ typedef struct setup {
     mmx_train_config cfg;
 } setup;
 
+/* The spec the helpers below train (the language-model tests switch it). */
+static const char *spec_file = "specs/train/mini.json";
+
 static void
 setup_load(setup *s, const char *const *overrides)
 {
     s->reg = mmx_test_registry();
-    g_autofree char *path = mmx_test_data_path("specs/train/mini.json");
+    g_autofree char *path = mmx_test_data_path(spec_file);
     g_autoptr(GError) error = NULL;
     s->spec = mmx_spec_load(s->reg, path, overrides, &error);
     ck_assert_msg(s->spec != NULL, "%s", error ? error->message : "");
@@ -102,22 +105,35 @@ START_TEST(test_fashion_mnist_subset_learns)
 END_TEST
 
 /* Every metric but the timings. */
+/* The same bits for every key of every line of two runs' metrics.jsonl (NULL keys: the
+ * image run's); each key must be there. */
 static void
-assert_same_metrics(const char *dir_a, const char *dir_b)
+assert_same_metrics_of(const char *dir_a, const char *dir_b, const char *const *keys)
 {
+    static const char *const image[] = {"epoch",     "step",     "lr",       "train_loss",
+                                        "train_acc", "test_loss", "test_acc", NULL};
+    keys = keys ? keys : image;
     g_autofree char *pa = g_build_filename(dir_a, "metrics.jsonl", NULL);
     g_autofree char *pb = g_build_filename(dir_b, "metrics.jsonl", NULL);
     json_t *a = mmx_jsonl_read(pa, NULL), *b = mmx_jsonl_read(pb, NULL);
+    ck_assert_int_gt(json_array_size(a), 0);
     ck_assert_int_eq(json_array_size(a), json_array_size(b));
-    const char *keys[] = {"epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc"};
     for (size_t i = 0; i < json_array_size(a); i++)
-        for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
+        for (unsigned k = 0; keys[k]; k++) {
+            ck_assert_msg(json_object_get(json_array_get(a, i), keys[k]) != NULL,
+                          "epoch %zu: no %s", i + 1, keys[k]);
             double x = num(json_array_get(a, i), keys[k]), y = num(json_array_get(b, i), keys[k]);
             ck_assert_msg(memcmp(&x, &y, sizeof x) == 0, "epoch %zu %s: %.17g vs %.17g", i + 1,
                           keys[k], x, y);
         }
     json_decref(a);
     json_decref(b);
+}
+
+static void
+assert_same_metrics(const char *dir_a, const char *dir_b)
+{
+    assert_same_metrics_of(dir_a, dir_b, NULL);
 }
 
 START_TEST(test_same_seed_same_numbers)
@@ -277,6 +293,172 @@ START_TEST(test_cli_train_eval_bench)
 }
 END_TEST
 
+/* ---- causal language modeling (task lm) ---- */
+
+static void
+assert_same_lm_metrics(const char *dir_a, const char *dir_b)
+{
+    static const char *const keys[] = {"epoch",   "step",    "lr",      "train_loss", "train_acc",
+                                       "val_loss", "val_acc", "val_bpb", "val_ppl",    NULL};
+    assert_same_metrics_of(dir_a, dir_b, keys);
+}
+
+START_TEST(test_lm_learns_and_reports_bits_per_byte)
+{
+    spec_file = "specs/train/lm-mini.json";
+    g_autofree char *dir = mmx_test_tmpdir();
+    json_t *r = train(NULL, dir, NULL, 0, true);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "status")), "finished");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "steps")), 2 * (2048 / 16));
+    double bpb = num(r, "val_bpb"), uni = num(r, "unigram_bpb"), loss = num(r, "val_loss");
+    ck_assert_double_eq_tol(bpb, loss / log(2.0), 1e-12);
+    ck_assert_double_eq_tol(num(r, "val_ppl"), exp(loss), 1e-9);
+    /* The generated text has a small grammar: 256 steps take a byte model well below the
+     * unigram baseline of the same corpus. */
+    ck_assert_msg(uni > 3.0 && bpb < uni - 0.5, "val %g bits per byte vs unigram %g", bpb, uni);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "context")), 32);
+    ck_assert(num(r, "train_tokens_per_s") > 0);
+    json_decref(r);
+    g_autofree char *cp = g_build_filename(dir, "config.json", NULL);
+    json_t *cfg = mmx_json_read(cp, NULL);
+    json_t *data = json_object_get(cfg, "data");
+    ck_assert_str_eq(json_string_value(json_object_get(data, "name")), "synthetic-text");
+    ck_assert_double_eq_tol(num(data, "unigram_bpb"), uni, 1e-9);
+    ck_assert_int_gt(json_integer_value(json_object_get(data, "val_documents")), 0);
+    json_t *t = json_object_get(cfg, "train");
+    ck_assert_str_eq(json_string_value(json_object_get(t, "task")), "lm");
+    ck_assert_double_eq(num(t, "label_smoothing"), 0.0);
+    ck_assert_double_eq(num(t, "val_split"), 0.1);
+    json_decref(cfg);
+    g_autofree char *mp = g_build_filename(dir, "metrics.jsonl", NULL);
+    json_t *lines = mmx_jsonl_read(mp, NULL);
+    ck_assert_int_eq(json_array_size(lines), 2);
+    ck_assert(num(json_array_get(lines, 1), "val_bpb") < num(json_array_get(lines, 0), "val_bpb"));
+    ck_assert(num(json_array_get(lines, 1), "tokens_per_s") > 0);
+    json_decref(lines);
+}
+END_TEST
+
+START_TEST(test_lm_same_seed_and_resume_are_exact)
+{
+    spec_file = "specs/train/lm-mini.json";
+    g_autofree char *a = mmx_test_tmpdir(), *b = mmx_test_tmpdir(), *part = mmx_test_tmpdir();
+    json_t *want = train(NULL, a, NULL, 0, true);
+    json_decref(train(NULL, b, NULL, 0, true));
+    assert_same_lm_metrics(a, b);
+    /* Stopped in the middle of the second epoch (128 steps each), then resumed. */
+    json_t *stopped = train(NULL, part, NULL, 150, false);
+    ck_assert_str_eq(json_string_value(json_object_get(stopped, "status")), "interrupted");
+    json_decref(stopped);
+    json_t *got = train(NULL, part, part, 0, true);
+    const char *keys[] = {"val_loss", "val_bpb", "train_loss", "train_acc", "unigram_bpb"};
+    for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
+        double x = num(want, keys[k]), y = num(got, keys[k]);
+        ck_assert_msg(memcmp(&x, &y, sizeof x) == 0, "%s: %.17g resumed vs %.17g", keys[k], y, x);
+    }
+    assert_same_lm_metrics(a, part);
+    json_decref(want);
+    json_decref(got);
+    /* Another seed: other windows, other numbers. */
+    g_autofree char *c = mmx_test_tmpdir();
+    const char *const ov[] = {"/train/seed=1", NULL};
+    json_t *r1 = train(ov, c, NULL, 0, true);
+    g_autofree char *ra = g_build_filename(a, "result.json", NULL);
+    json_t *r0 = mmx_json_read(ra, NULL);
+    ck_assert(num(r0, "train_loss") != num(r1, "train_loss"));
+    json_decref(r0);
+    json_decref(r1);
+}
+END_TEST
+
+/* The shipped language models, end to end: changing the input byte at position t changes
+ * no logit at a position < t (the whole graph is causal), and some logit at t. */
+START_TEST(test_lm_zoo_specs_are_causal)
+{
+    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json"};
+    const char *const small[] = {"/vars/dim=16", "/vars/context=12", "/vars/depth=2", NULL};
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(mmx_registry) reg = mmx_test_registry();
+        g_autofree char *path = mmx_test_source_path(specs[i]);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(mmx_spec) spec = mmx_spec_load(reg, path, small, &error);
+        ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_graph) g = mmx_graph_new(spec, &error);
+        ck_assert_msg(g != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_model) model = mmx_model_new(g, 3, &error);
+        ck_assert_ptr_nonnull(model);
+        g_autoptr(mmx_exec) ex = mmx_exec_new(model, 1, false, &error);
+        ck_assert_ptr_nonnull(ex);
+        const int N = 12, V = 256;
+        /* The input is written before every forward: the executor may reuse its memory. */
+        float *in = mmx_exec_input(ex);
+        for (int t = 0; t < N; t++)
+            in[t] = (float)("causal bytes"[t]);
+        ck_assert(mmx_exec_forward(ex, 1, 0, &error));
+        g_autofree float *base = g_memdup2(mmx_exec_output(ex), (gsize)N * V * sizeof(float));
+        for (int t = 1; t < N; t++) {
+            for (int u = 0; u < N; u++)
+                in[u] = (float)("causal bytes"[u]);
+            in[t] = (float)'#';
+            ck_assert(mmx_exec_forward(ex, 1, 0, &error));
+            const float *out = mmx_exec_output(ex);
+            for (int e = 0; e < t * V; e++)
+                ck_assert_msg(out[e] == base[e], "%s: byte %d changed the logit of position %d",
+                              specs[i], t, e / V);
+            bool changed = false;
+            for (int e = t * V; e < (t + 1) * V; e++)
+                changed = changed || out[e] != base[e];
+            ck_assert_msg(changed, "%s: byte %d changed nothing at its own position", specs[i], t);
+        }
+    }
+}
+END_TEST
+
+static char *
+lm_setup_error(const char *const *overrides)
+{
+    setup s;
+    setup_load(&s, overrides);
+    g_autoptr(GError) error = NULL;
+    ck_assert(!mmx_train_run(s.spec, s.graph, &s.cfg, NULL, NULL, &error));
+    setup_free(&s);
+    return g_strdup(error->message);
+}
+
+START_TEST(test_lm_refusals)
+{
+    spec_file = "specs/train/lm-mini.json";
+    const char *const ctx[] = {"/train/context=16", NULL};
+    g_autofree char *e1 = lm_setup_error(ctx);
+    ck_assert_contains(e1, "lm-mini.json: a language model (task lm) reads 16 byte tokens: its "
+                           "input must be {\"shape\": [16, 1, 1], \"classes\": 256}, not [32, "
+                           "1] with 256 classes");
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *text = g_build_filename(dir, "small.txt", NULL);
+    ck_assert(g_file_set_contents(text, "first paragraph\n\nsecond\n\nthird\n", -1, NULL));
+    g_autofree char *set = g_strdup_printf("/train/data=\"%s\"", text);
+    const char *const small[] = {set, NULL};
+    g_autofree char *e2 = lm_setup_error(small);
+    ck_assert_contains(e2, "small.txt: the training split has 23 bytes (2 documents), fewer than "
+                           "one context and its target (33 bytes)");
+    const char *const big[] = {"/train/windows=8", NULL};
+    g_autofree char *e3 = lm_setup_error(big);
+    ck_assert_contains(e3, "batch 16 is larger than an epoch (8 windows)");
+    /* A head that gives one vector, as a classifier's, is refused by the graph. */
+    g_autoptr(mmx_registry) reg = mmx_test_registry();
+    g_autofree char *path = mmx_test_data_path("specs/train/lm-mini.json");
+    const char *const head[] = {"/head/1/out=10", NULL};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_spec) spec = mmx_spec_load(reg, path, head, &error);
+    ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_graph) g = mmx_graph_new(spec, &error);
+    ck_assert_ptr_null(g);
+    ck_assert_contains(error->message, "a language model's head ends in the logits of every "
+                                       "position, [32, 256]");
+    ck_assert_contains(error->message, "gives [32, 10]");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -291,6 +473,10 @@ main(void)
     tcase_add_test(tc, test_divergence_stops_cleanly);
     tcase_add_test(tc, test_interrupt_without_checkpoint_fails);
     tcase_add_test(tc, test_cli_train_eval_bench);
+    tcase_add_test(tc, test_lm_learns_and_reports_bits_per_byte);
+    tcase_add_test(tc, test_lm_same_seed_and_resume_are_exact);
+    tcase_add_test(tc, test_lm_refusals);
+    tcase_add_test(tc, test_lm_zoo_specs_are_causal);
     suite_add_tcase(s, tc);
     return mmx_test_run(s);
 }

@@ -41,8 +41,8 @@ def problems(spec):
 
 
 root = sys.argv[1]
-files = sorted(glob.glob(os.path.join(root, "specs", "models", "*.json")) +
-               glob.glob(os.path.join(root, "specs", "sweeps", "*.json")))
+files = sorted(glob.glob(os.path.join(root, "specs", "models", "**", "*.json"), recursive=True) +
+               glob.glob(os.path.join(root, "specs", "sweeps", "**", "*.json"), recursive=True))
 print("1..%d" % (len(files) + 2))
 n = 0
 for f in files:

@@ -1,4 +1,4 @@
-/* cmd-train.c: `mmx train`, `mmx eval`, `mmx bench`.
+/* cmd-train.c: `mmx train`, `mmx eval`, `mmx bench`, `mmx generate`.
  *
  * Command-line training options are turned into spec overrides (--epochs 3 is
  * --set /train/epochs=3), so the spec reader validates them with the same rules and
@@ -92,6 +92,30 @@ load_model(const char *cmd, mmx_registry *reg, const char *path, json_t *doc, co
     *graph = mmx_graph_new(*spec, &error);
     if (*graph == NULL)
         return spec_fail(cmd, error);
+    return 0;
+}
+
+/* What eval and generate start from: the threads, the registry, the spec and its graph,
+ * and a model holding the weights of a checkpoint (*meta: its metadata, when asked). On
+ * failure prints and returns an exit code (> 0). */
+static int
+load_trained(const char *cmd, const char *path, const char *weights, common *c,
+             mmx_registry **reg, mmx_spec **spec, mmx_graph **graph, mmx_model **model,
+             json_t **meta)
+{
+    if (c->threads > 0)
+        mmx_set_num_threads(c->threads);
+    collect_overrides(c);
+    *reg = mmx_cli_registry();
+    if (*reg == NULL)
+        return MMX_EXIT_USAGE;
+    int code = load_model(cmd, *reg, path, NULL, NULL, c, spec, graph);
+    if (code)
+        return code;
+    g_autoptr(GError) error = NULL;
+    *model = mmx_model_new(*graph, 0, &error);
+    if (*model == NULL || !mmx_model_load(*model, weights, NULL, meta, &error))
+        return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "%s", error->message);
     return 0;
 }
 
@@ -212,7 +236,15 @@ mmx_cmd_train(int argc, char **argv)
     if (json && result)
         mmx_cli_print_json(json_incref(result));
     if (ok) {
-        if (!quiet)
+        if (!quiet && json_object_get(result, "val_bpb"))
+            fprintf(stderr,
+                    "mmx train: finished: validation %.4f bits per byte (unigram baseline %.4f), "
+                    "loss %.4f, perplexity %.3f (%s/result.json)\n",
+                    json_number_value(json_object_get(result, "val_bpb")),
+                    json_number_value(json_object_get(result, "unigram_bpb")),
+                    json_number_value(json_object_get(result, "val_loss")),
+                    json_number_value(json_object_get(result, "val_ppl")), opts.out_dir);
+        else if (!quiet)
             fprintf(stderr, "mmx train: finished: test accuracy %.4f, loss %.4f (%s/result.json)\n",
                     json_number_value(json_object_get(result, "test_acc")),
                     json_number_value(json_object_get(result, "test_loss")), opts.out_dir);
@@ -296,25 +328,25 @@ mmx_cmd_eval(int argc, char **argv)
         return mmx_cli_fail("eval", MMX_EXIT_USAGE, "expected SPEC --weights FILE");
     if (batch < 1)
         return mmx_cli_fail("eval", MMX_EXIT_USAGE, "--batch must be positive");
-    if (c.threads > 0)
-        mmx_set_num_threads(c.threads);
-    collect_overrides(&c);
-    g_autoptr(mmx_registry) reg = mmx_cli_registry();
-    if (reg == NULL)
-        return MMX_EXIT_USAGE;
+    g_autoptr(mmx_registry) reg = NULL;
     g_autoptr(mmx_spec) spec = NULL;
     g_autoptr(mmx_graph) graph = NULL;
-    code = load_model("eval", reg, argv[1], NULL, NULL, &c, &spec, &graph);
+    g_autoptr(mmx_model) model = NULL;
+    json_t *meta = NULL;
+    code = load_trained("eval", argv[1], weights, &c, &reg, &spec, &graph, &model, &meta);
     if (code)
         return code;
+    if (mmx_spec_is_lm(spec)) {
+        json_decref(meta);
+        return mmx_cli_fail("eval", MMX_EXIT_USAGE,
+                            "%s is a language model (task lm): eval scores image classifiers; a "
+                            "run's validation bits per byte are in its result.json",
+                            argv[1]);
+    }
     g_autoptr(GError) error = NULL;
     mmx_train_config cfg;
-    if (!mmx_train_config_from_json(mmx_spec_train(spec), &cfg, &error))
-        return mmx_cli_fail("eval", MMX_EXIT_USAGE, "%s", error->message);
-    g_autoptr(mmx_model) model = mmx_model_new(graph, 0, &error);
-    json_t *meta = NULL;
-    if (model == NULL || !mmx_model_load(model, weights, NULL, &meta, &error)) {
-        mmx_train_config_clear(&cfg);
+    if (!mmx_train_config_from_json(mmx_spec_train(spec), &cfg, &error)) {
+        json_decref(meta);
         return mmx_cli_fail("eval", MMX_EXIT_USAGE, "%s", error->message);
     }
     g_autoptr(mmx_dataset) train = NULL, test = NULL;
@@ -461,5 +493,62 @@ mmx_cmd_bench(int argc, char **argv)
                mmx_graph_param_count(graph), mmx_graph_flops(graph) / 1e6,
                (double)mmx_exec_arena_bytes(ex) / 1e6);
     }
+    return MMX_EXIT_OK;
+}
+
+static bool
+emit_stdout(uint8_t byte, void *user)
+{
+    (void)user;
+    return fputc(byte, stdout) != EOF && fflush(stdout) == 0;
+}
+
+int
+mmx_cmd_generate(int argc, char **argv)
+{
+    g_auto(common) c = {.overrides = g_ptr_array_new_with_free_func(g_free)};
+    g_autofree char *weights = NULL, *prompt = NULL;
+    int tokens = 200, top_k = 0, seed = 0;
+    double temperature = 0.8;
+    GOptionEntry entries[] = {
+        {"weights", 0, 0, G_OPTION_ARG_FILENAME, &weights, "A safetensors checkpoint of this spec", "FILE"},
+        {"prompt", 0, 0, G_OPTION_ARG_STRING, &prompt, "The text to continue", "TEXT"},
+        {"tokens", 0, 0, G_OPTION_ARG_INT, &tokens, "Bytes to generate (default 200)", "N"},
+        {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature, "Softmax temperature; 0 is greedy (default 0.8)", "T"},
+        {"top-k", 0, 0, G_OPTION_ARG_INT, &top_k, "Sample among the K most likely bytes only (default 0: all)", "K"},
+        {"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed of the draws (default 0)", "S"},
+        {"threads", 0, 0, G_OPTION_ARG_INT, &c.threads, "Threads", "N"},
+        {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &c.sets, "Override a spec value by JSON Pointer", "/PTR=VALUE"},
+        MMX_CLI_PLUGIN_OPTION,
+        G_OPTION_ENTRY_NULL,
+    };
+    int code;
+    if (!mmx_cli_parse(mmx_command_find("generate"), entries,
+                       "Prints the prompt, then each generated byte as it is drawn, then a newline.",
+                       &argc, &argv, &code))
+        return code;
+    if (argc != 2 || weights == NULL || prompt == NULL)
+        return mmx_cli_fail("generate", MMX_EXIT_USAGE, "expected SPEC --weights FILE --prompt TEXT");
+    if (seed < 0)
+        return mmx_cli_fail("generate", MMX_EXIT_USAGE, "--seed must be >= 0");
+    g_autoptr(mmx_registry) reg = NULL;
+    g_autoptr(mmx_spec) spec = NULL;
+    g_autoptr(mmx_graph) graph = NULL;
+    g_autoptr(mmx_model) model = NULL;
+    code = load_trained("generate", argv[1], weights, &c, &reg, &spec, &graph, &model, NULL);
+    if (code)
+        return code;
+    g_autoptr(GError) error = NULL;
+    mmx_lm_sampling s = {.tokens = tokens, .temperature = temperature, .top_k = top_k,
+                         .seed = (uint64_t)seed};
+    size_t len = strlen(prompt);
+    fwrite(prompt, 1, len, stdout);
+    fflush(stdout);
+    bool ok = mmx_lm_generate(model, (const uint8_t *)prompt, len, &s, emit_stdout, NULL, &error);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (!ok)
+        return mmx_cli_fail("generate", invalid_input(error) ? MMX_EXIT_USAGE : MMX_EXIT_FAILURE,
+                            "%s", error->message);
     return MMX_EXIT_OK;
 }

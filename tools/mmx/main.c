@@ -17,6 +17,7 @@ int mmx_cmd_info(int argc, char **argv);
 int mmx_cmd_train(int argc, char **argv);
 int mmx_cmd_eval(int argc, char **argv);
 int mmx_cmd_bench(int argc, char **argv);
+int mmx_cmd_generate(int argc, char **argv);
 int mmx_cmd_check_plugin(int argc, char **argv);
 int mmx_cmd_new_plugin(int argc, char **argv);
 int mmx_cmd_version(int argc, char **argv);
@@ -51,6 +52,10 @@ const mmx_command mmx_commands[] = {
      "test accuracy and loss of a checkpoint", mmx_cmd_eval},
     {"bench", "SPEC [--batch N] [--mode train|infer] [--steps N] [--warmup N] [--json]",
      "warm-up, then timed steps: median, min and max of ms/step and img/s", mmx_cmd_bench},
+    {"generate",
+     "SPEC --weights FILE --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]",
+     "continue a prompt with a trained byte language model, streaming to stdout",
+     mmx_cmd_generate},
     {"check-plugin", "[FILE.so | NAME | --all] [--op NAME] [--quick] [--json] [--plugin PATH]...",
      "conformance kit: gradients, SIMD vs scalar, schemas, memory bounds, threads, leaks",
      mmx_cmd_check_plugin},
