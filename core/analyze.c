@@ -350,16 +350,10 @@ analyze_mixer(mmx_model *model, const mmx_graph_node *key, const mmx_graph_node 
 }
 
 json_t *
-mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error)
+mmx_analyze_model(mmx_model *model, const char *what, GError **error)
 {
-    g_return_val_if_fail(model != NULL && path != NULL, NULL);
-    json_t *meta = NULL;
-    if (!mmx_model_load(model, path, NULL, &meta, error))
-        return NULL;
-    const char *spec_name = json_string_value(json_object_get(meta, "spec_name"));
-    g_autoptr(json_t) doc = json_pack("{s:s, s:s?, s:[], s:[]}", "weights", path, "spec_name",
-                                      spec_name, "symmetry", "spectra");
-    json_decref(meta);
+    g_return_val_if_fail(model != NULL && what != NULL, NULL);
+    g_autoptr(json_t) doc = json_pack("{s:[], s:[]}", "symmetry", "spectra");
     json_t *sym = json_object_get(doc, "symmetry"), *spectra = json_object_get(doc, "spectra");
     const mmx_graph *g = mmx_model_graph(model);
     double sum = 0;
@@ -387,9 +381,28 @@ mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error)
     }
     if (json_array_size(sym) == 0) {
         g_set_error(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT,
-                    "%s: the model has no mixer with a key and a value matrix to analyze", path);
+                    "%s: the model has no mixer with a key and a value matrix to analyze", what);
         return NULL;
     }
     json_object_set_new(doc, "mean_cosine", n_cos ? json_real(sum / n_cos) : json_null());
     return g_steal_pointer(&doc);
+}
+
+json_t *
+mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error)
+{
+    g_return_val_if_fail(model != NULL && path != NULL, NULL);
+    json_t *meta = NULL;
+    if (!mmx_model_load(model, path, NULL, &meta, error))
+        return NULL;
+    const char *spec_name = json_string_value(json_object_get(meta, "spec_name"));
+    g_autoptr(json_t) head = json_pack("{s:s, s:s?}", "weights", path, "spec_name", spec_name);
+    json_decref(meta);
+    json_t *doc = mmx_analyze_model(model, path, error);
+    if (doc == NULL)
+        return NULL;
+    /* The weights and spec name first, as the document always listed them. */
+    json_object_update(head, doc);
+    json_decref(doc);
+    return g_steal_pointer(&head);
 }

@@ -292,6 +292,203 @@ START_TEST(test_refused_checkpoints)
 }
 END_TEST
 
+/* ---- run and sweep folders ---- */
+
+/* Every mixer's value weight of the test mlp-mixer set to sign * its key weight transposed. */
+static void
+set_value_to_key_transpose(mmx_model *model, const mmx_graph *g, float sign)
+{
+    for (int b = 0; b < 4; b++) {
+        g_autofree char *kn = g_strdup_printf("blocks.%d.mixer.key.weight", b);
+        g_autofree char *vn = g_strdup_printf("blocks.%d.mixer.value.weight", b);
+        int kp = mmx_graph_find_param(g, kn), vp = mmx_graph_find_param(g, vn);
+        ck_assert(kp >= 0 && vp >= 0);
+        const mmx_shape *ks = &mmx_graph_get_param(g, kp)->info.shape;
+        int64_t h = ks->dim[0], n = ks->dim[1];
+        const float *k = mmx_model_param(model, kp);
+        float *v = mmx_model_param(model, vp);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < h; j++)
+                v[i * h + j] = sign * k[j * n + i];
+    }
+}
+
+static void
+save_at_epoch(mmx_model *model, const char *dir, const char *name, const char *epoch)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(json_t) meta = json_pack("{s:s, s:s}", "epoch", epoch, "spec_name", "mlp-mixer");
+    g_autoptr(GError) error = NULL;
+    ck_assert_msg(mmx_model_save(model, path, NULL, meta, &error), "%s", error ? error->message : "");
+}
+
+/* A run folder whose answers are known: config.json (the resolved spec, seed 5), epoch 1
+ * with V = K^T (cosine 1), final weights of epoch 2 with V = -K^T (cosine -1; the
+ * coupling -K^T K is still symmetric). */
+static void
+make_run(mmx_test_model *m, const char *dir)
+{
+    mmx_test_model_load(m, "specs/mlp-mixer.json");
+    g_autoptr(json_t) cfg = json_pack("{s:O, s:i}", "spec", mmx_spec_resolved(m->spec), "seed", 5);
+    g_autofree char *cp = g_build_filename(dir, "config.json", NULL);
+    ck_assert(mmx_json_write_atomic(cp, cfg, NULL));
+    g_autoptr(mmx_model) model = mmx_model_new(m->graph, 5, NULL);
+    set_value_to_key_transpose(model, m->graph, 1.0f);
+    save_at_epoch(model, dir, "epoch-1.safetensors", "1");
+    set_value_to_key_transpose(model, m->graph, -1.0f);
+    save_at_epoch(model, dir, "final.safetensors", "2");
+}
+
+START_TEST(test_run_series)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    mmx_test_model m = {0};
+    make_run(&m, dir);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) doc = mmx_analyze_run(m.reg, dir, &error);
+    ck_assert_msg(doc != NULL, "%s", error ? error->message : "");
+    json_t *cks = json_object_get(doc, "checkpoints");
+    ck_assert_int_eq(json_array_size(cks), 3);
+    /* Epoch 0 is the initialization of seed 5: what a model built with that seed holds. */
+    g_autoptr(mmx_model) init = mmx_model_new(m.graph, 5, NULL);
+    g_autoptr(json_t) want = mmx_analyze_model(init, "init", &error);
+    json_t *c0 = json_array_get(cks, 0);
+    ck_assert(json_is_null(json_object_get(c0, "weights")));
+    ck_assert(json_equal(json_object_get(c0, "symmetry"), json_object_get(want, "symmetry")));
+    ck_assert(json_is_false(json_object_get(c0, "final")));
+    ck_assert(json_is_true(json_object_get(json_array_get(cks, 2), "final")));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(cks, 2), "epoch")), 2);
+    json_t *series = json_object_get(doc, "series");
+    ck_assert_int_eq(json_array_size(series), 4);
+    size_t i;
+    json_t *ser;
+    json_array_foreach (series, i, ser) {
+        json_t *cos = json_object_get(ser, "cosine"), *sym = json_object_get(ser, "coupling_symmetric");
+        ck_assert_int_eq(json_array_size(cos), 3);
+        ck_assert_msg(fabs(json_real_value(json_array_get(cos, 0))) < 0.5, "init cosine");
+        ck_assert_double_eq_tol(json_real_value(json_array_get(cos, 1)), 1.0, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_array_get(cos, 2)), -1.0, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_array_get(sym, 1)), 1.0, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_array_get(sym, 2)), 1.0, 1e-12);
+        ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(ser, "epoch"), 1)), 1);
+    }
+    /* The table says the same; the plots are SVG documents. */
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "blocks.0.mixer           token       ");
+    ck_assert_contains(text, "1.000/1.000    -1.000/1.000");
+    ck_assert_contains(text, "epoch 2*");
+    g_autofree char *plots = g_build_filename(dir, "plots", NULL);
+    g_autoptr(GPtrArray) files = NULL;
+    ck_assert_msg(mmx_analyze_write_svg(doc, plots, &files, &error), "%s", error ? error->message : "");
+    ck_assert_int_eq(files->len, 2);
+    g_autofree char *svg = NULL;
+    ck_assert(g_file_get_contents(g_ptr_array_index(files, 1), &svg, NULL, NULL));
+    ck_assert_contains((const char *)g_ptr_array_index(files, 1), "symmetry.svg");
+    ck_assert_contains(svg, "<svg ");
+    ck_assert_contains(svg, "blocks.3.mixer (channel)");
+    /* A snapshot of the final epoch stands for the final weights: no fourth entry. */
+    g_autofree char *fin = g_build_filename(dir, "final.safetensors", NULL);
+    g_autofree char *e2 = g_build_filename(dir, "epoch-2.safetensors", NULL);
+    g_autofree char *bytes = NULL;
+    gsize len;
+    ck_assert(g_file_get_contents(fin, &bytes, &len, NULL) && g_file_set_contents(e2, bytes, (gssize)len, NULL));
+    g_autoptr(json_t) again = mmx_analyze_run(m.reg, dir, &error);
+    ck_assert_msg(again != NULL, "%s", error ? error->message : "");
+    json_t *last = json_array_get(json_object_get(again, "checkpoints"), 2);
+    ck_assert_int_eq(json_array_size(json_object_get(again, "checkpoints")), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(last, "weights")), e2);
+    ck_assert(json_is_true(json_object_get(last, "final")));
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+START_TEST(test_run_refusals)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autoptr(mmx_registry) reg = mmx_test_registry();
+    g_autoptr(GError) error = NULL;
+    /* Not a run folder. */
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert(g_error_matches(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT));
+    ck_assert_contains(error->message, "is not a run folder: ");
+    ck_assert_contains(error->message, "config.json is missing");
+    g_clear_error(&error);
+    /* config.json without a spec. */
+    g_autofree char *cp = g_build_filename(dir, "config.json", NULL);
+    ck_assert(g_file_set_contents(cp, "{\"seed\": 0}", -1, NULL));
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert_contains(error->message, "config.json has no \"spec\" object");
+    g_clear_error(&error);
+    /* A spec but no weights. */
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/mlp-mixer.json");
+    g_autoptr(json_t) cfg = json_pack("{s:O, s:i}", "spec", mmx_spec_resolved(m.spec), "seed", 0);
+    ck_assert(mmx_json_write_atomic(cp, cfg, NULL));
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert_contains(error->message, "holds no weights to analyze: no final.safetensors and no "
+                                       "epoch-<e>.safetensors");
+    g_clear_error(&error);
+    /* Weights of another model. */
+    mmx_test_model other = {0};
+    mmx_test_model_load(&other, "specs/hopfield-tie.json");
+    g_autoptr(mmx_model) model = mmx_model_new(other.graph, 0, NULL);
+    save_at_epoch(model, dir, "epoch-1.safetensors", "1");
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert(g_error_matches(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_MISMATCH));
+    ck_assert_contains(error->message, "epoch-1.safetensors does not fit this model");
+    g_clear_error(&error);
+    /* A sweep folder without a manifest, and one whose trials have no weights. */
+    ck_assert_ptr_null(mmx_analyze_sweep(reg, dir, &error));
+    ck_assert_contains(error->message, "is not a sweep folder: ");
+    g_clear_error(&error);
+    g_autofree char *mp = g_build_filename(dir, "sweep.json", NULL);
+    ck_assert(g_file_set_contents(mp, "{\"trials\": [{\"id\": \"t0\", \"state\": \"run\"}]}", -1, NULL));
+    ck_assert_ptr_null(mmx_analyze_sweep(reg, dir, &error));
+    ck_assert_contains(error->message, "no trial has weights to analyze; the first: ");
+    ck_assert_contains(error->message, "t0/config.json is missing");
+    mmx_test_model_clear(&m);
+    mmx_test_model_clear(&other);
+}
+END_TEST
+
+START_TEST(test_sweep)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *t0 = g_build_filename(dir, "trials", "t0", NULL);
+    g_autofree char *t1 = g_build_filename(dir, "trials", "t1", NULL);
+    ck_assert_int_eq(g_mkdir_with_parents(t0, 0755), 0);
+    ck_assert_int_eq(g_mkdir_with_parents(t1, 0755), 0);
+    mmx_test_model m = {0};
+    make_run(&m, t0);
+    g_autofree char *mp = g_build_filename(dir, "sweep.json", NULL);
+    ck_assert(g_file_set_contents(mp,
+                                  "{\"trials\": [{\"id\": \"t0\", \"variant\": \"base\", \"seed\": 5, "
+                                  "\"state\": \"run\"}, {\"id\": \"t1\", \"variant\": \"base\", "
+                                  "\"seed\": 6, \"state\": \"run\"}, {\"id\": \"t2\", \"state\": "
+                                  "\"duplicate\"}]}",
+                                  -1, NULL));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) doc = mmx_analyze_sweep(m.reg, dir, &error);
+    ck_assert_msg(doc != NULL, "%s", error ? error->message : "");
+    json_t *trials = json_object_get(doc, "trials"), *skipped = json_object_get(doc, "skipped");
+    ck_assert_int_eq(json_array_size(trials), 1);
+    ck_assert_int_eq(json_array_size(skipped), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(skipped, 0), "trial")), "t1");
+    json_t *run = json_object_get(json_array_get(trials, 0), "analysis");
+    ck_assert_int_eq(json_array_size(json_object_get(run, "checkpoints")), 3);
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "== trial t0 (variant base, seed 5)");
+    ck_assert_contains(text, "skipped trial t1: ");
+    g_autofree char *plots = g_build_filename(dir, "plots", NULL);
+    g_autoptr(GPtrArray) files = NULL;
+    ck_assert_msg(mmx_analyze_write_svg(doc, plots, &files, &error), "%s", error ? error->message : "");
+    ck_assert_int_eq(files->len, 2);
+    ck_assert_contains((const char *)g_ptr_array_index(files, 0), "spectra-t0.svg");
+    ck_assert_contains((const char *)g_ptr_array_index(files, 1), "symmetry.svg");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -311,5 +508,10 @@ main(void)
     tcase_add_test(ck, test_untied_checkpoint_agrees_with_zoo_table);
     tcase_add_test(ck, test_refused_checkpoints);
     suite_add_tcase(s, ck);
+    TCase *run = tcase_create("run");
+    tcase_add_test(run, test_run_series);
+    tcase_add_test(run, test_run_refusals);
+    tcase_add_test(run, test_sweep);
+    suite_add_tcase(s, run);
     return mmx_test_run(s);
 }
