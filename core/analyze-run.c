@@ -46,10 +46,10 @@ by_epoch(gconstpointer a, gconstpointer b)
     return x < y ? -1 : x > y;
 }
 
-/* The spec of a run folder (config.json's resolved copy) and its seed. */
-static mmx_spec *
-run_spec(mmx_registry *reg, const char *dir, uint64_t *seed, GError **error)
+mmx_spec *
+mmx_analyze_run_spec(mmx_registry *reg, const char *dir, uint64_t *seed, GError **error)
 {
+    g_return_val_if_fail(reg != NULL && dir != NULL && seed != NULL, NULL);
     g_autofree char *cfg_path = g_build_filename(dir, "config.json", NULL);
     if (!g_file_test(cfg_path, G_FILE_TEST_EXISTS)) {
         input_error(error, "%s is not a run folder: %s is missing (a folder mmx train wrote, "
@@ -121,7 +121,7 @@ mmx_analyze_run(mmx_registry *reg, const char *dir, GError **error)
 {
     g_return_val_if_fail(reg != NULL && dir != NULL, NULL);
     uint64_t seed = 0;
-    g_autoptr(mmx_spec) spec = run_spec(reg, dir, &seed, error);
+    g_autoptr(mmx_spec) spec = mmx_analyze_run_spec(reg, dir, &seed, error);
     if (spec == NULL)
         return NULL;
     /* The weights: epoch snapshots in order, then the final weights unless a snapshot
@@ -215,7 +215,7 @@ mmx_analyze_sweep(mmx_registry *reg, const char *dir, GError **error)
             continue;
         }
         json_array_append_new(json_object_get(doc, "trials"),
-                              json_pack("{s:s, s:O, s:O, s:o}", "trial", id, "variant",
+                              json_pack("{s:s, s:O?, s:O?, s:o}", "trial", id, "variant",
                                         json_object_get(t, "variant"), "seed",
                                         json_object_get(t, "seed"), "analysis", run));
     }
@@ -343,6 +343,29 @@ run_text(GString *s, json_t *run)
     checkpoint_text(s, last);
 }
 
+static void
+energy_text(GString *s, json_t *e)
+{
+    g_string_append_printf(s, "\nHopfield energy E(z) = |z|^2/2 - sum L(W z) of each tied block, "
+                              "z the normed state, on %" JSON_INTEGER_FORMAT " images of %s:\n",
+                           json_integer_value(json_object_get(e, "inputs")), str(e, "data"));
+    g_string_append_printf(s, "%-12s %14s %14s %14s  %s\n", "block", "E entering", "E leaving",
+                           "lowered for", "mixers");
+    size_t i;
+    json_t *b;
+    json_array_foreach (json_object_get(e, "blocks"), i, b) {
+        g_autoptr(GString) names = g_string_new(NULL);
+        size_t k;
+        json_t *m;
+        json_array_foreach (json_object_get(b, "mixers"), k, m)
+            g_string_append_printf(names, "%s%s", k ? ", " : "", json_string_value(m));
+        g_autofree char *frac = g_strdup_printf("%.1f%%", 100 * real(b, "decreased"));
+        g_string_append_printf(s, "%-12s %14.4f %14.4f %14s  %s\n", str(b, "block"),
+                               real(b, "mean_energy_in"), real(b, "mean_energy_out"), frac,
+                               names->str);
+    }
+}
+
 char *
 mmx_analyze_text(json_t *doc)
 {
@@ -373,5 +396,7 @@ mmx_analyze_text(json_t *doc)
                                str(doc, "spec_name"));
         checkpoint_text(s, doc);
     }
+    if (json_is_object(json_object_get(doc, "energy")))
+        energy_text(s, json_object_get(doc, "energy"));
     return g_string_free(s, FALSE);
 }

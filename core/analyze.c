@@ -7,8 +7,7 @@
  * for each candidate xmin the continuous maximum-likelihood alpha, and the xmin whose
  * tail is closest to its fit in Kolmogorov-Smirnov distance.
  */
-#include <mmx/mmx.h>
-#include <mmx/mmx-analyze.h>
+#include "analyze-private.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -230,8 +229,9 @@ mmx_analyze_power_law(const double *x, int64_t n, mmx_power_law *fit, GError **e
 /* The 2-D matrix a linear node computes with, [out, in] as it is applied: the stored
  * weight, transposed when the node's "transpose" attribute says it is stored [in, out].
  * A new array, or NULL when the node has no 2-D weight. */
-static float *
-effective_weight(mmx_model *model, const mmx_graph_node *node, int64_t *out, int64_t *in, int *param)
+float *
+mmx__analyze_weight(mmx_model *model, const mmx_graph_node *node, int64_t *out, int64_t *in,
+                    int *param)
 {
     const mmx_graph *g = mmx_model_graph(model);
     int p = node->params[0];
@@ -257,8 +257,8 @@ effective_weight(mmx_model *model, const mmx_graph_node *node, int64_t *out, int
     return e;
 }
 
-static const char *
-node_axis(const mmx_graph_node *node)
+const char *
+mmx__analyze_axis(const mmx_graph_node *node)
 {
     int ai = mmx_op_attr_index(node->op, "axis");
     const char *axis = ai >= 0 ? mmx_op_instance_node(node->inst)->attrs[ai].s : NULL;
@@ -304,11 +304,11 @@ analyze_mixer(mmx_model *model, const mmx_graph_node *key, const mmx_graph_node 
 {
     int64_t kh, kn, vn, vh;
     int kp, vp;
-    g_autofree float *k = effective_weight(model, key, &kh, &kn, &kp);
-    g_autofree float *v = effective_weight(model, value, &vn, &vh, &vp);
+    g_autofree float *k = mmx__analyze_weight(model, key, &kh, &kn, &kp);
+    g_autofree float *v = mmx__analyze_weight(model, value, &vn, &vh, &vp);
     if (k == NULL || v == NULL)
         return true; /* not a matrix mixer (a conv, an attention): nothing to say here */
-    const char *axis = node_axis(key);
+    const char *axis = mmx__analyze_axis(key);
     bool tied = kp == vp;
     json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:b}", "mixer", mixer, "axis", axis, "key",
                             mmx_graph_get_param(mmx_model_graph(model), kp)->name, "value",

@@ -141,6 +141,43 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* --data: the energy table of a trained tied model; the refusals of its options. */
+START_TEST(test_energy)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *spec = mmx_test_data_path("specs/hopfield-energy.json");
+    g_autofree char *out = NULL, *err = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--data", "synthetic:256:64", "--epochs", "1", "--batch", "32", "--out", dir, "--quiet", NULL}, NULL, &err), 0);
+    g_autofree char *final = g_build_filename(dir, "final.safetensors", NULL);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", spec, "--weights", final, "--data", "synthetic:256:64", "--inputs", "20", NULL}, &out, &err), 0);
+    ck_assert_contains(out, "on 20 images of synthetic:");
+    ck_assert_contains(out, "block            E entering      E leaving    lowered for  mixers");
+    ck_assert_contains(out, "blocks.1 ");
+    g_free(out);
+    /* A run folder: the energy of its last weights, in the JSON too. */
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", dir, "--data", "synthetic:256:64", "--inputs", "20", "--json", NULL}, &out, &err), 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    json_t *e = json_object_get(doc, "energy");
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "inputs")), 20);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "weights")), final);
+    ck_assert_int_eq(json_array_size(json_object_get(e, "blocks")), 2);
+    json_decref(doc);
+    /* Refusals. */
+    refused((const char *[]){"analyze", spec, "--weights", final, "--data", "synthetic", "--inputs", "0", NULL}, "mmx analyze: --inputs must be positive, got 0");
+    refused((const char *[]){"analyze", spec, "--weights", final, "--data", "/no/such/data", NULL}, "/no/such/data");
+    g_autofree char *mini = g_build_filename(dir, "mini", NULL);
+    g_autofree char *mini_spec = mmx_test_data_path("specs/train/mini.json");
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", mini_spec, "--out", mini, "--quiet", NULL}, NULL, NULL), 0);
+    refused((const char *[]){"analyze", mini, "--data", "synthetic:256:64", NULL}, "mmx analyze: blocks.1.mixer: the energy is defined for tied weights (a value tied to its key's weight); this mixer's are independent");
+    g_autofree char *sweep = mmx_test_tmpdir();
+    g_autofree char *trial = g_build_filename(sweep, "trials", "a", NULL);
+    g_autofree char *manifest = g_build_filename(sweep, "sweep.json", NULL);
+    ck_assert(g_file_set_contents(manifest, "{\"trials\": [{\"id\": \"a\", \"state\": \"run\"}]}", -1, NULL));
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", mini_spec, "--out", trial, "--quiet", NULL}, NULL, NULL), 0);
+    refused((const char *[]){"analyze", sweep, "--data", "synthetic", NULL}, "mmx analyze: --data: the energy is computed for a checkpoint or a run folder's last weights, not for a sweep folder");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -148,6 +185,7 @@ main(void)
     TCase *tc = tcase_create("analyze");
     tcase_add_test(tc, test_checkpoint_run_and_sweep);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_energy);
     suite_add_tcase(s, tc);
     return mmx_test_run(s);
 }

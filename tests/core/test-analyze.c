@@ -489,6 +489,124 @@ START_TEST(test_sweep)
 }
 END_TEST
 
+/* ---- the Hopfield energy of tied parallel blocks ---- */
+
+/* Every key weight and key bias of the energy test spec scaled by s. */
+static void
+scale_keys(mmx_model *model, const mmx_graph *g, float s)
+{
+    for (int i = 0; i < mmx_graph_n_params(g); i++) {
+        const mmx_graph_param *p = mmx_graph_get_param(g, i);
+        if (strstr(p->name, ".key.") == NULL)
+            continue;
+        float *w = mmx_model_param(model, i);
+        int64_t n = mmx_shape_numel(&p->info.shape);
+        for (int64_t k = 0; k < n; k++)
+            w[k] = strstr(p->name, ".bias") ? s * 0.5f : w[k] * s; /* biases start at 0 */
+    }
+}
+
+static json_t *
+energy_of(mmx_model *model, GError **error)
+{
+    g_autoptr(mmx_dataset) train = NULL, test = NULL;
+    ck_assert(mmx_data_load("synthetic:64:40", &train, &test, NULL));
+    mmx_norm_stats stats = mmx_dataset_stats(train);
+    return mmx_analyze_energy(model, test, &stats, 0, error);
+}
+
+START_TEST(test_energy_known_cases)
+{
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/hopfield-energy.json");
+    g_autoptr(GError) error = NULL;
+    /* Zero keys: the update is exactly 0 and E(z) = |z|^2 / 2 of the normed state, whose
+     * squared norm is tokens x channels x var / (var + eps) with the initial affine
+     * (weight 1, bias 0): 16 x 6 / 2 = 48 (the spec's eps is 1e-12). Nothing is lowered. */
+    g_autoptr(mmx_model) zero = mmx_model_new(m.graph, 1, NULL);
+    scale_keys(zero, m.graph, 0.0f);
+    g_autoptr(json_t) e0 = energy_of(zero, &error);
+    ck_assert_msg(e0 != NULL, "%s", error ? error->message : "");
+    ck_assert_int_eq(json_integer_value(json_object_get(e0, "inputs")), 40);
+    json_t *blocks = json_object_get(e0, "blocks");
+    ck_assert_int_eq(json_array_size(blocks), 2);
+    size_t i;
+    json_t *b;
+    json_array_foreach (blocks, i, b) {
+        double in = json_real_value(json_object_get(b, "mean_energy_in"));
+        ck_assert_msg(fabs(in - 48.0) < 1e-6, "block %zu: E %.9g", i, in);
+        ck_assert(json_real_value(json_object_get(b, "mean_energy_out")) == in);
+        ck_assert(json_real_value(json_object_get(b, "decreased")) == 0.0);
+        ck_assert_int_eq(json_array_size(json_object_get(b, "mixers")), 2);
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(blocks, 1), "block")), "blocks.1");
+    /* Small keys: y = -grad E + z, and the layer norm's Jacobian J is symmetric with J z = 0,
+     * so the update changes E by -<y, J y> < 0 to first order: every input's energy is
+     * lowered by every block. */
+    g_autoptr(mmx_model) small = mmx_model_new(m.graph, 1, NULL);
+    scale_keys(small, m.graph, 0.05f);
+    g_autoptr(json_t) e1 = energy_of(small, &error);
+    ck_assert_msg(e1 != NULL, "%s", error ? error->message : "");
+    json_array_foreach (json_object_get(e1, "blocks"), i, b) {
+        ck_assert_msg(json_real_value(json_object_get(b, "decreased")) == 1.0, "block %zu: %g", i,
+                      json_real_value(json_object_get(b, "decreased")));
+        ck_assert(json_real_value(json_object_get(b, "mean_energy_out")) <
+                  json_real_value(json_object_get(b, "mean_energy_in")));
+    }
+    /* The table. */
+    g_autoptr(json_t) doc = mmx_analyze_model(small, "small", &error);
+    json_object_set(doc, "energy", e1);
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "on 40 images of synthetic:");
+    ck_assert_contains(text, "100.0%  blocks.0.parallel.0, blocks.0.parallel.1");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+START_TEST(test_energy_refusals)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_dataset) train = NULL, test = NULL;
+    ck_assert(mmx_data_load("synthetic:64:40", &train, &test, NULL));
+    mmx_norm_stats stats = mmx_dataset_stats(train);
+    /* Independent value weights: no energy. */
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/mlp-mixer.json");
+    g_autoptr(mmx_model) model = mmx_model_new(m.graph, 0, NULL);
+    ck_assert_ptr_null(mmx_analyze_energy(model, test, &stats, 0, &error));
+    ck_assert(g_error_matches(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT));
+    ck_assert_str_eq(error->message, "blocks.0.mixer: the energy is defined for tied weights (a "
+                                     "value tied to its key's weight); this mixer's are independent");
+    g_clear_error(&error);
+    mmx_test_model_clear(&m);
+    /* A mixer with an output projection, an activation without a closed-form Lagrangian. */
+    const char *const output[] = {"/blocks/body/0/parallel/1/output={\"op\": \"linear\", \"out\": 6}", NULL};
+    const char *const silu[] = {"/blocks/body/0/parallel/1/activation={\"op\": \"silu\"}", NULL};
+    const char *const *const bad[] = {output, silu};
+    const char *const said[] = {"blocks.0.parallel.1: the energy needs a mixer of key, activation "
+                                "and value only",
+                                "blocks.0.parallel.1: the energy needs an activation with a "
+                                "closed-form Lagrangian (gelu, relu, identity, sigmoid), got silu"};
+    for (int k = 0; k < 2; k++) {
+        g_autoptr(mmx_registry) reg = mmx_test_registry();
+        g_autofree char *path = mmx_test_data_path("specs/hopfield-energy.json");
+        g_autoptr(mmx_spec) spec = mmx_spec_load(reg, path, bad[k], &error);
+        ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_graph) graph = mmx_graph_new(spec, &error);
+        g_autoptr(mmx_model) mm = mmx_model_new(graph, 0, &error);
+        ck_assert_ptr_null(mmx_analyze_energy(mm, test, &stats, 0, &error));
+        ck_assert_str_eq(error->message, said[k]);
+        g_clear_error(&error);
+    }
+    /* No mixer on a layer norm with a residual. */
+    mmx_test_model_load(&m, "specs/small.json");
+    g_autoptr(mmx_model) small = mmx_model_new(m.graph, 0, NULL);
+    ck_assert_ptr_null(mmx_analyze_energy(small, test, &stats, 0, &error));
+    ck_assert_contains(error->message, "the model has no block of tied mixers on a layer norm");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -513,5 +631,9 @@ main(void)
     tcase_add_test(run, test_run_refusals);
     tcase_add_test(run, test_sweep);
     suite_add_tcase(s, run);
+    TCase *en = tcase_create("energy");
+    tcase_add_test(en, test_energy_known_cases);
+    tcase_add_test(en, test_energy_refusals);
+    suite_add_tcase(s, en);
     return mmx_test_run(s);
 }
