@@ -48,17 +48,17 @@ typedef struct mixer {
     char *name;
     bool token;
     act_kind act;
-    float *w;          /* [hid, in] as applied */
+    float *w; /* [hid, in] as applied */
     int64_t hid, in;
     const float *b, *c; /* key bias [hid], value bias [in], or NULL */
 } mixer;
 
 typedef struct block {
     char *name;
-    int x, x_out;         /* values: the block input and the residual's output */
+    int x, x_out;              /* values: the block input and the residual's output */
     const float *gamma, *beta; /* the layer norm's affine, or NULL */
     double eps;
-    GPtrArray *mixers;    /* mixer * */
+    GPtrArray *mixers; /* mixer * */
     double sum_in, sum_out;
     int64_t decreased;
 } block;
@@ -79,20 +79,6 @@ block_free(gpointer p)
     g_free(b->name);
     g_ptr_array_unref(b->mixers);
     g_free(b);
-}
-
-static bool
-refuse(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static bool
-refuse(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT, msg);
-    return false;
 }
 
 static const float *
@@ -119,7 +105,8 @@ make_mixer(mmx_model *model, const mmx_graph_node *key, GError **error)
     const mmx_graph_node *act = node_named(g, p, ".activation"), *val = node_named(g, p, ".value");
     if (node_named(g, p, ".query") || node_named(g, p, ".output") || act == NULL || val == NULL ||
         act->inputs[0] != key->output || val->inputs[0] != act->output) {
-        refuse(error, "%s: the energy needs a mixer of key, activation and value only", p);
+        mmx__analyze_refuse(error, "%s: the energy needs a mixer of key, activation and value only",
+                            p);
         return NULL;
     }
     static const char *const acts[] = {"gelu", "relu", "identity", "sigmoid", NULL};
@@ -129,9 +116,11 @@ make_mixer(mmx_model *model, const mmx_graph_node *key, GError **error)
         if (strcmp(an, acts[i]) == 0)
             ai = i;
     if (ai < 0) {
-        refuse(error, "%s: the energy needs an activation with a closed-form Lagrangian (gelu, "
-                      "relu, identity, sigmoid), got %s",
-               p, an);
+        mmx__analyze_refuse(
+            error,
+            "%s: the energy needs an activation with a closed-form Lagrangian (gelu, "
+            "relu, identity, sigmoid), got %s",
+            p, an);
         return NULL;
     }
     mixer *m = g_new0(mixer, 1);
@@ -140,9 +129,10 @@ make_mixer(mmx_model *model, const mmx_graph_node *key, GError **error)
     m->w = mmx__analyze_weight(model, key, &m->hid, &m->in, &kp);
     g_autofree float *v = mmx__analyze_weight(model, val, &vo, &vi, &vp);
     if (m->w == NULL || v == NULL || kp != vp) {
-        refuse(error, "%s: the energy is defined for tied weights (a value tied to its key's "
-                      "weight); this mixer's are %s",
-               p, m->w && v ? "independent" : "not matrices");
+        mmx__analyze_refuse(error,
+                            "%s: the energy is defined for tied weights (a value tied to its key's "
+                            "weight); this mixer's are %s",
+                            p, m->w && v ? "independent" : "not matrices");
         mixer_free(m);
         return NULL;
     }
@@ -163,7 +153,8 @@ find_blocks(mmx_model *model, GError **error)
     g_autoptr(GPtrArray) blocks = g_ptr_array_new_with_free_func(block_free);
     for (int i = 0; i < mmx_graph_n_nodes(g); i++) {
         const mmx_graph_node *norm = mmx_graph_get_node(g, i);
-        if (!g_str_has_suffix(norm->name, ".norm") || strcmp(mmx_op_name(norm->op), "layernorm") != 0)
+        if (!g_str_has_suffix(norm->name, ".norm") ||
+            strcmp(mmx_op_name(norm->op), "layernorm") != 0)
             continue;
         g_autofree char *b = g_strndup(norm->name, strlen(norm->name) - strlen(".norm"));
         const mmx_graph_node *res = node_named(g, b, ".residual");
@@ -192,8 +183,9 @@ find_blocks(mmx_model *model, GError **error)
         g_ptr_array_add(blocks, bl);
     }
     if (blocks->len == 0) {
-        refuse(error, "the model has no block of tied mixers on a layer norm with a residual "
-                      "(the form of hopfield-parallel.json) to compute the energy of");
+        mmx__analyze_refuse(error,
+                            "the model has no block of tied mixers on a layer norm with a residual "
+                            "(the form of hopfield-parallel.json) to compute the energy of");
         return NULL;
     }
     return g_steal_pointer(&blocks);
@@ -282,7 +274,7 @@ mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats
     if (limit > 0 && limit < total)
         total = limit;
     if (total < 1) {
-        refuse(error, "%s: no images to compute the energy on", mmx_dataset_name(ds));
+        mmx__analyze_refuse(error, "%s: no images to compute the energy on", mmx_dataset_name(ds));
         return NULL;
     }
     const int64_t batch = MIN(total, 64);
@@ -292,8 +284,8 @@ mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats
     const mmx_graph *g = mmx_model_graph(model);
     g_autofree int64_t *idx = g_new(int64_t, batch);
     g_autofree int32_t *labels = g_new(int32_t, batch);
-    g_autofree double *e_in = g_new(double, blocks->len * batch);
-    g_autofree double *e_out = g_new(double, blocks->len * batch);
+    g_autofree double *e_in = g_new(double, blocks->len *batch);
+    g_autofree double *e_out = g_new(double, blocks->len *batch);
     for (int64_t at = 0; at < total; at += batch) {
         int64_t nb = MIN(batch, total - at);
         for (int64_t i = 0; i < nb; i++)
@@ -302,11 +294,8 @@ mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats
         if (!mmx_exec_forward(ex, nb, 0, error))
             return NULL;
         energy_job j = {blocks, ex, g, e_in, e_out, batch};
-        int st = mmx__parallel_for(nb, 1, energy_range, &j);
-        if (st != MMX_OK) {
-            refuse(error, "the energy computation failed (status %d)", st);
-            return NULL;
-        }
+        /* The pool returns what the ranges return: energy_range cannot fail. */
+        (void)mmx__parallel_for(nb, 1, energy_range, &j);
         /* Summed in sample order: the same figures for any thread count. */
         for (guint k = 0; k < blocks->len; k++) {
             block *b = g_ptr_array_index(blocks, k);
@@ -323,12 +312,13 @@ mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats
         const block *b = g_ptr_array_index(blocks, k);
         json_t *names = json_array();
         for (guint m = 0; m < b->mixers->len; m++)
-            json_array_append_new(names, json_string(((mixer *)g_ptr_array_index(b->mixers, m))->name));
-        json_array_append_new(list, json_pack("{s:s, s:o, s:f, s:f, s:f}", "block", b->name,
-                                              "mixers", names, "mean_energy_in",
-                                              b->sum_in / (double)total, "mean_energy_out",
-                                              b->sum_out / (double)total, "decreased",
-                                              (double)b->decreased / (double)total));
+            json_array_append_new(names,
+                                  json_string(((mixer *)g_ptr_array_index(b->mixers, m))->name));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:o, s:f, s:f, s:f}", "block", b->name, "mixers",
+                                        names, "mean_energy_in", b->sum_in / (double)total,
+                                        "mean_energy_out", b->sum_out / (double)total, "decreased",
+                                        (double)b->decreased / (double)total));
     }
     return json_pack("{s:s, s:I, s:o}", "data", mmx_dataset_name(ds), "inputs", (json_int_t)total,
                      "blocks", list);

@@ -6,26 +6,11 @@
  * (seed, parameter name), so a model built from the run's graph with the run's seed holds
  * exactly the weights the run started from, and the series shows what training changed.
  */
-#include <mmx/mmx.h>
-#include <mmx/mmx-analyze.h>
+#include "analyze-private.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool
-input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static bool
-input_error(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT, msg);
-    return false;
-}
 
 /* The e of "epoch-<e>.safetensors", or -1. */
 static int64_t
@@ -52,9 +37,10 @@ mmx_analyze_run_spec(mmx_registry *reg, const char *dir, uint64_t *seed, GError 
     g_return_val_if_fail(reg != NULL && dir != NULL && seed != NULL, NULL);
     g_autofree char *cfg_path = g_build_filename(dir, "config.json", NULL);
     if (!g_file_test(cfg_path, G_FILE_TEST_EXISTS)) {
-        input_error(error, "%s is not a run folder: %s is missing (a folder mmx train wrote, "
-                           "or a sweep folder with sweep.json)",
-                    dir, cfg_path);
+        mmx__analyze_refuse(error,
+                            "%s is not a run folder: %s is missing (a folder mmx train wrote, "
+                            "or a sweep folder with sweep.json)",
+                            dir, cfg_path);
         return NULL;
     }
     g_autoptr(json_t) cfg = mmx_json_read(cfg_path, error);
@@ -62,7 +48,7 @@ mmx_analyze_run_spec(mmx_registry *reg, const char *dir, uint64_t *seed, GError 
         return NULL;
     json_t *doc = json_object_get(cfg, "spec");
     if (!json_is_object(doc)) {
-        input_error(error, "%s has no \"spec\" object (the run's resolved spec)", cfg_path);
+        mmx__analyze_refuse(error, "%s has no \"spec\" object (the run's resolved spec)", cfg_path);
         return NULL;
     }
     json_t *s = json_object_get(cfg, "seed");
@@ -95,23 +81,25 @@ series_of(json_t *checkpoints)
     json_t *first = json_object_get(json_array_get(checkpoints, 0), "symmetry");
     size_t m;
     json_t *mixer;
-    json_array_foreach (first, m, mixer) {
+    json_array_foreach(first, m, mixer)
+    {
         json_t *epochs = json_array(), *cos = json_array(), *sym = json_array();
         size_t c;
         json_t *ck;
-        json_array_foreach (checkpoints, c, ck) {
+        json_array_foreach(checkpoints, c, ck)
+        {
             json_t *rec = json_array_get(json_object_get(ck, "symmetry"), m);
             json_array_append(epochs, json_object_get(ck, "epoch"));
-            json_t *x = json_object_get(rec, "cosine"), *y = json_object_get(rec, "coupling_symmetric");
+            json_t *x = json_object_get(rec, "cosine"),
+                   *y = json_object_get(rec, "coupling_symmetric");
             json_array_append_new(cos, x ? json_incref(x) : json_null());
             json_array_append_new(sym, y ? json_incref(y) : json_null());
         }
-        json_array_append_new(series,
-                              json_pack("{s:O, s:O, s:O, s:o, s:o, s:o}", "mixer",
-                                        json_object_get(mixer, "mixer"), "axis",
-                                        json_object_get(mixer, "axis"), "tied",
-                                        json_object_get(mixer, "tied"), "epoch", epochs, "cosine",
-                                        cos, "coupling_symmetric", sym));
+        json_array_append_new(series, json_pack("{s:O, s:O, s:O, s:o, s:o, s:o}", "mixer",
+                                                json_object_get(mixer, "mixer"), "axis",
+                                                json_object_get(mixer, "axis"), "tied",
+                                                json_object_get(mixer, "tied"), "epoch", epochs,
+                                                "cosine", cos, "coupling_symmetric", sym));
     }
     return series;
 }
@@ -140,10 +128,11 @@ mmx_analyze_run(mmx_registry *reg, const char *dir, GError **error)
     g_autofree char *final = g_build_filename(dir, "final.safetensors", NULL);
     bool have_final = g_file_test(final, G_FILE_TEST_EXISTS);
     if (epochs->len == 0 && !have_final) {
-        input_error(error, "%s holds no weights to analyze: no final.safetensors and no "
-                           "epoch-<e>.safetensors (train with --set /train/checkpoint_every=1 "
-                           "for a series over the epochs)",
-                    dir);
+        mmx__analyze_refuse(error,
+                            "%s holds no weights to analyze: no final.safetensors and no "
+                            "epoch-<e>.safetensors (train with --set /train/checkpoint_every=1 "
+                            "for a series over the epochs)",
+                            dir);
         return NULL;
     }
     g_autoptr(mmx_graph) graph = mmx_graph_new(spec, error);
@@ -152,8 +141,8 @@ mmx_analyze_run(mmx_registry *reg, const char *dir, GError **error)
     g_autoptr(mmx_model) model = mmx_model_new(graph, seed, error);
     if (model == NULL)
         return NULL;
-    g_autoptr(json_t) doc = json_pack("{s:s, s:s, s:[]}", "run", dir, "spec_name",
-                                      mmx_spec_name(spec), "checkpoints");
+    g_autoptr(json_t) doc =
+        json_pack("{s:s, s:s, s:[]}", "run", dir, "spec_name", mmx_spec_name(spec), "checkpoints");
     json_t *list = json_object_get(doc, "checkpoints");
     if (!add_checkpoint(list, model, NULL, 0, false, error))
         return NULL;
@@ -186,7 +175,7 @@ mmx_analyze_sweep(mmx_registry *reg, const char *dir, GError **error)
     g_return_val_if_fail(reg != NULL && dir != NULL, NULL);
     g_autofree char *manifest = g_build_filename(dir, "sweep.json", NULL);
     if (!g_file_test(manifest, G_FILE_TEST_EXISTS)) {
-        input_error(error, "%s is not a sweep folder: %s is missing", dir, manifest);
+        mmx__analyze_refuse(error, "%s is not a sweep folder: %s is missing", dir, manifest);
         return NULL;
     }
     g_autoptr(json_t) m = mmx_json_read(manifest, error);
@@ -194,13 +183,14 @@ mmx_analyze_sweep(mmx_registry *reg, const char *dir, GError **error)
         return NULL;
     json_t *trials = json_object_get(m, "trials");
     if (!json_is_array(trials)) {
-        input_error(error, "%s has no \"trials\" list", manifest);
+        mmx__analyze_refuse(error, "%s has no \"trials\" list", manifest);
         return NULL;
     }
     g_autoptr(json_t) doc = json_pack("{s:s, s:[], s:[]}", "sweep", dir, "trials", "skipped");
     size_t i;
     json_t *t;
-    json_array_foreach (trials, i, t) {
+    json_array_foreach(trials, i, t)
+    {
         const char *id = json_string_value(json_object_get(t, "id"));
         const char *state = json_string_value(json_object_get(t, "state"));
         if (id == NULL || g_strcmp0(state, "run") != 0)
@@ -221,9 +211,9 @@ mmx_analyze_sweep(mmx_registry *reg, const char *dir, GError **error)
     }
     if (json_array_size(json_object_get(doc, "trials")) == 0) {
         json_t *first = json_array_get(json_object_get(doc, "skipped"), 0);
-        input_error(error, "%s: no trial has weights to analyze%s%s", dir,
-                    first ? "; the first: " : "",
-                    first ? json_string_value(json_object_get(first, "reason")) : "");
+        mmx__analyze_refuse(error, "%s: no trial has weights to analyze%s%s", dir,
+                            first ? "; the first: " : "",
+                            first ? json_string_value(json_object_get(first, "reason")) : "");
         return NULL;
     }
     return g_steal_pointer(&doc);
@@ -252,14 +242,14 @@ checkpoint_text(GString *s, json_t *ck)
                            "cos(V,K^T)", "sym", "anti");
     size_t i;
     json_t *rec;
-    json_array_foreach (json_object_get(ck, "symmetry"), i, rec) {
-        g_string_append_printf(s, "%-24s %-8s %-5s ",
-                               str(rec, "mixer"),
-                               str(rec, "axis"),
+    json_array_foreach(json_object_get(ck, "symmetry"), i, rec)
+    {
+        g_string_append_printf(s, "%-24s %-8s %-5s ", str(rec, "mixer"), str(rec, "axis"),
                                json_is_true(json_object_get(rec, "tied")) ? "yes" : "no");
         if (json_is_number(json_object_get(rec, "cosine")))
             g_string_append_printf(s, "%10.4f %9.4f %9.4f\n", real(rec, "cosine"),
-                                   real(rec, "coupling_symmetric"), real(rec, "coupling_antisymmetric"));
+                                   real(rec, "coupling_symmetric"),
+                                   real(rec, "coupling_antisymmetric"));
         else
             g_string_append_printf(s, "%10s %9s %9s\n", "-", "-", "-");
     }
@@ -267,25 +257,25 @@ checkpoint_text(GString *s, json_t *ck)
         g_string_append_printf(s, "mean cos(V,K^T) %.4f\n", real(ck, "mean_cosine"));
     g_string_append_printf(s, "\n%-30s %-9s %8s %8s %7s %6s %9s  %s\n", "matrix", "shape",
                            "eff.rank", "stable", "alpha", "KS", "tail", "power-law fit");
-    json_array_foreach (json_object_get(ck, "spectra"), i, rec) {
+    json_array_foreach(json_object_get(ck, "spectra"), i, rec)
+    {
         json_t *shape = json_object_get(rec, "shape");
         g_autofree char *dims = g_strdup_printf("%" JSON_INTEGER_FORMAT "x%" JSON_INTEGER_FORMAT,
                                                 json_integer_value(json_array_get(shape, 0)),
                                                 json_integer_value(json_array_get(shape, 1)));
-        g_string_append_printf(s, "%-30s %-9s %8.2f %8.2f ",
-                               str(rec, "node"), dims,
+        g_string_append_printf(s, "%-30s %-9s %8.2f %8.2f ", str(rec, "node"), dims,
                                real(rec, "effective_rank"), real(rec, "stable_rank"));
         json_t *pl = json_object_get(rec, "power_law");
         if (json_is_object(pl)) {
-            g_autofree char *tail = g_strdup_printf(
-                "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
-                json_integer_value(json_object_get(pl, "n_tail")),
-                json_integer_value(json_object_get(pl, "n_eigenvalues")));
-            g_string_append_printf(s, "%7.2f %6.3f %9s  %s\n", real(pl, "alpha"), real(pl, "ks"),
-                                   tail,
-                                   json_is_true(json_object_get(pl, "reliable"))
-                                       ? "reliable"
-                                       : "unreliable (tail < " G_STRINGIFY(MMX_ANALYZE_POWER_LAW_MIN_TAIL) ")");
+            g_autofree char *tail =
+                g_strdup_printf("%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+                                json_integer_value(json_object_get(pl, "n_tail")),
+                                json_integer_value(json_object_get(pl, "n_eigenvalues")));
+            g_string_append_printf(
+                s, "%7.2f %6.3f %9s  %s\n", real(pl, "alpha"), real(pl, "ks"), tail,
+                json_is_true(json_object_get(pl, "reliable"))
+                    ? "reliable"
+                    : "unreliable (tail < " G_STRINGIFY(MMX_ANALYZE_POWER_LAW_MIN_TAIL) ")");
         } else {
             g_string_append_printf(s, "%7s %6s %9s  %s\n", "-", "-", "-", "none (too few values)");
         }
@@ -301,7 +291,8 @@ series_text(GString *s, json_t *run)
     g_string_append_printf(s, "%-24s %-8s", "mixer", "axis");
     size_t c;
     json_t *ck;
-    json_array_foreach (cks, c, ck) {
+    json_array_foreach(cks, c, ck)
+    {
         g_autofree char *h = g_strdup_printf("epoch %" JSON_INTEGER_FORMAT "%s",
                                              json_integer_value(json_object_get(ck, "epoch")),
                                              json_is_true(json_object_get(ck, "final")) ? "*" : "");
@@ -310,14 +301,16 @@ series_text(GString *s, json_t *run)
     g_string_append_c(s, '\n');
     size_t i;
     json_t *ser;
-    json_array_foreach (json_object_get(run, "series"), i, ser) {
-        g_string_append_printf(s, "%-24s %-8s", str(ser, "mixer"),
-                               str(ser, "axis"));
-        json_t *cos = json_object_get(ser, "cosine"), *sym = json_object_get(ser, "coupling_symmetric");
+    json_array_foreach(json_object_get(run, "series"), i, ser)
+    {
+        g_string_append_printf(s, "%-24s %-8s", str(ser, "mixer"), str(ser, "axis"));
+        json_t *cos = json_object_get(ser, "cosine"),
+               *sym = json_object_get(ser, "coupling_symmetric");
         for (size_t k = 0; k < json_array_size(cos); k++) {
             if (json_is_number(json_array_get(cos, k))) {
-                g_autofree char *v = g_strdup_printf("%.3f/%.3f", json_number_value(json_array_get(cos, k)),
-                                                     json_number_value(json_array_get(sym, k)));
+                g_autofree char *v =
+                    g_strdup_printf("%.3f/%.3f", json_number_value(json_array_get(cos, k)),
+                                    json_number_value(json_array_get(sym, k)));
                 g_string_append_printf(s, " %15s", v);
             } else {
                 g_string_append_printf(s, " %15s", "-");
@@ -332,8 +325,7 @@ static void
 run_text(GString *s, json_t *run)
 {
     json_t *cks = json_object_get(run, "checkpoints");
-    g_string_append_printf(s, "run %s (%s): %zu checkpoints\n\n",
-                           str(run, "run"),
+    g_string_append_printf(s, "run %s (%s): %zu checkpoints\n\n", str(run, "run"),
                            str(run, "spec_name"), json_array_size(cks));
     series_text(s, run);
     json_t *last = json_array_get(cks, json_array_size(cks) - 1);
@@ -346,18 +338,20 @@ run_text(GString *s, json_t *run)
 static void
 energy_text(GString *s, json_t *e)
 {
-    g_string_append_printf(s, "\nHopfield energy E(z) = |z|^2/2 - sum L(W z) of each tied block, "
-                              "z the normed state, on %" JSON_INTEGER_FORMAT " images of %s:\n",
+    g_string_append_printf(s,
+                           "\nHopfield energy E(z) = |z|^2/2 - sum L(W z) of each tied block, "
+                           "z the normed state, on %" JSON_INTEGER_FORMAT " images of %s:\n",
                            json_integer_value(json_object_get(e, "inputs")), str(e, "data"));
     g_string_append_printf(s, "%-12s %14s %14s %14s  %s\n", "block", "E entering", "E leaving",
                            "lowered for", "mixers");
     size_t i;
     json_t *b;
-    json_array_foreach (json_object_get(e, "blocks"), i, b) {
+    json_array_foreach(json_object_get(e, "blocks"), i, b)
+    {
         g_autoptr(GString) names = g_string_new(NULL);
         size_t k;
         json_t *m;
-        json_array_foreach (json_object_get(b, "mixers"), k, m)
+        json_array_foreach(json_object_get(b, "mixers"), k, m)
             g_string_append_printf(names, "%s%s", k ? ", " : "", json_string_value(m));
         g_autofree char *frac = g_strdup_printf("%.1f%%", 100 * real(b, "decreased"));
         g_string_append_printf(s, "%-12s %14.4f %14.4f %14s  %s\n", str(b, "block"),
@@ -372,28 +366,24 @@ mmx_analyze_text(json_t *doc)
     g_return_val_if_fail(doc != NULL, NULL);
     GString *s = g_string_new(NULL);
     if (json_object_get(doc, "sweep")) {
-        g_string_append_printf(s, "sweep %s: %zu trials analyzed, %zu skipped\n",
-                               str(doc, "sweep"),
+        g_string_append_printf(s, "sweep %s: %zu trials analyzed, %zu skipped\n", str(doc, "sweep"),
                                json_array_size(json_object_get(doc, "trials")),
                                json_array_size(json_object_get(doc, "skipped")));
         size_t i;
         json_t *t;
-        json_array_foreach (json_object_get(doc, "trials"), i, t) {
+        json_array_foreach(json_object_get(doc, "trials"), i, t)
+        {
             g_string_append_printf(s, "\n== trial %s (variant %s, seed %" JSON_INTEGER_FORMAT ")\n",
-                                   str(t, "trial"),
-                                   str(t, "variant"),
+                                   str(t, "trial"), str(t, "variant"),
                                    json_integer_value(json_object_get(t, "seed")));
             run_text(s, json_object_get(t, "analysis"));
         }
-        json_array_foreach (json_object_get(doc, "skipped"), i, t)
-            g_string_append_printf(s, "\nskipped trial %s: %s\n",
-                                   str(t, "trial"),
-                                   str(t, "reason"));
+        json_array_foreach(json_object_get(doc, "skipped"), i, t) g_string_append_printf(
+            s, "\nskipped trial %s: %s\n", str(t, "trial"), str(t, "reason"));
     } else if (json_object_get(doc, "run")) {
         run_text(s, doc);
     } else {
-        g_string_append_printf(s, "%s (%s)\n\n", str(doc, "weights"),
-                               str(doc, "spec_name"));
+        g_string_append_printf(s, "%s (%s)\n\n", str(doc, "weights"), str(doc, "spec_name"));
         checkpoint_text(s, doc);
     }
     if (json_is_object(json_object_get(doc, "energy")))

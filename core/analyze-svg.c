@@ -39,20 +39,21 @@ legend_entry(mmx__plot *p, int k, const char *color, const char *dash, const cha
 
 /* dash: "" or a stroke-dasharray attribute. */
 static void
-polyline(mmx__plot *p, const double *x, const double *y, int n, const char *color,
-         const char *dash, bool dots)
+polyline(mmx__plot *p, const double *x, const double *y, int n, const char *color, const char *dash,
+         bool dots)
 {
     GString *line = g_string_new(NULL);
     for (int i = 0; i < n; i++)
         if (isfinite(y[i]))
             g_string_append_printf(line, "%.1f,%.1f ", mmx__svg_px(p, x[i]), mmx__svg_py(p, y[i]));
-    g_string_append_printf(p->s,
-                           "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s/>\n",
-                           line->str, color, dash);
+    g_string_append_printf(
+        p->s, "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s/>\n",
+        line->str, color, dash);
     g_string_free(line, TRUE);
     for (int i = 0; dots && i < n; i++)
         if (isfinite(y[i]))
-            g_string_append_printf(p->s, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+            g_string_append_printf(p->s,
+                                   "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
                                    mmx__svg_px(p, x[i]), mmx__svg_py(p, y[i]), color);
 }
 
@@ -66,8 +67,8 @@ spectra_svg(json_t *ck, const char *title, const char *path, GError **error)
     int64_t longest = 1;
     size_t i;
     json_t *rec;
-    json_array_foreach (spectra, i, rec)
-        longest = MAX(longest, (int64_t)json_array_size(json_object_get(rec, "singular_values")));
+    json_array_foreach(spectra, i, rec) longest =
+        MAX(longest, (int64_t)json_array_size(json_object_get(rec, "singular_values")));
     p.logx = true;
     p.x0 = 1;
     p.x1 = (double)MAX(longest, 2);
@@ -76,7 +77,8 @@ spectra_svg(json_t *ck, const char *title, const char *path, GError **error)
     mmx__svg_pad_range(&p.x0, &p.x1, true);
     mmx__svg_pad_range(&p.y0, &p.y1, false);
     mmx__svg_axes(&p, "rank i (log)", "singular value s_i / s_1", false);
-    json_array_foreach (spectra, i, rec) {
+    json_array_foreach(spectra, i, rec)
+    {
         json_t *sv = json_object_get(rec, "singular_values");
         int n = (int)json_array_size(sv);
         double top = json_number_value(json_array_get(sv, 0));
@@ -88,10 +90,10 @@ spectra_svg(json_t *ck, const char *title, const char *path, GError **error)
         polyline(&p, x, y, n, color_of(i), dash_of(i), false);
         json_t *pl = json_object_get(rec, "power_law");
         g_autofree char *label =
-            json_is_object(pl)
-                ? g_strdup_printf("%s (alpha %.2f)", json_string_value(json_object_get(rec, "node")),
-                                  json_number_value(json_object_get(pl, "alpha")))
-                : g_strdup(json_string_value(json_object_get(rec, "node")));
+            json_is_object(pl) ? g_strdup_printf("%s (alpha %.2f)",
+                                                 json_string_value(json_object_get(rec, "node")),
+                                                 json_number_value(json_object_get(pl, "alpha")))
+                               : g_strdup(json_string_value(json_object_get(rec, "node")));
         legend_entry(&p, (int)i, color_of(i), dash_of(i), label);
     }
     return mmx__svg_end(&p, path, error);
@@ -178,11 +180,12 @@ run_curves(json_t *run)
     GPtrArray *curves = g_ptr_array_new_with_free_func(curve_free);
     size_t i;
     json_t *ser;
-    json_array_foreach (json_object_get(run, "series"), i, ser) {
-        g_autofree char *label = g_strdup_printf("%s (%s%s)",
-                                                 json_string_value(json_object_get(ser, "mixer")),
-                                                 json_string_value(json_object_get(ser, "axis")),
-                                                 json_is_true(json_object_get(ser, "tied")) ? ", tied" : "");
+    json_array_foreach(json_object_get(run, "series"), i, ser)
+    {
+        g_autofree char *label =
+            g_strdup_printf("%s (%s%s)", json_string_value(json_object_get(ser, "mixer")),
+                            json_string_value(json_object_get(ser, "axis")),
+                            json_is_true(json_object_get(ser, "tied")) ? ", tied" : "");
         curve *c = curve_new(label);
         json_t *ep = json_object_get(ser, "epoch"), *cos = json_object_get(ser, "cosine");
         for (size_t k = 0; k < json_array_size(ep); k++)
@@ -206,20 +209,20 @@ run_svg(json_t *run, const char *dir, const char *prefix, GPtrArray *files, GErr
 {
     json_t *cks = json_object_get(run, "checkpoints");
     json_t *last = json_array_get(cks, json_array_size(cks) - 1);
-    g_autofree char *sname = g_strdup_printf("spectra%s%s.svg", prefix ? "-" : "", prefix ? prefix : "");
+    g_autofree char *sname =
+        g_strdup_printf("spectra%s%s.svg", prefix ? "-" : "", prefix ? prefix : "");
     g_autofree char *spath = g_build_filename(dir, sname, NULL);
-    g_autofree char *stitle = g_strdup_printf(
-        "%s, epoch %" JSON_INTEGER_FORMAT ": singular values",
-        json_string_value(json_object_get(run, "spec_name")),
-        json_integer_value(json_object_get(last, "epoch")));
+    g_autofree char *stitle = g_strdup_printf("%s, epoch %" JSON_INTEGER_FORMAT ": singular values",
+                                              json_string_value(json_object_get(run, "spec_name")),
+                                              json_integer_value(json_object_get(last, "epoch")));
     if (!spectra_svg(last, stitle, spath, error) || !add_file(files, spath))
         return false;
     if (prefix)
         return true; /* a sweep plots the symmetry of all trials together */
     g_autoptr(GPtrArray) curves = run_curves(run);
     g_autofree char *ypath = g_build_filename(dir, "symmetry.svg", NULL);
-    g_autofree char *ytitle = g_strdup_printf(
-        "%s: symmetry over training", json_string_value(json_object_get(run, "spec_name")));
+    g_autofree char *ytitle = g_strdup_printf("%s: symmetry over training",
+                                              json_string_value(json_object_get(run, "spec_name")));
     return curves_svg(curves, ytitle, "cos(V, K^T)", ypath, error) && add_file(files, ypath);
 }
 
@@ -236,21 +239,22 @@ mmx_analyze_write_svg(json_t *doc, const char *dir, GPtrArray **files, GError **
         size_t i;
         json_t *t;
         ok = true;
-        json_array_foreach (json_object_get(doc, "trials"), i, t) {
+        json_array_foreach(json_object_get(doc, "trials"), i, t)
+        {
             const char *id = json_string_value(json_object_get(t, "trial"));
             json_t *run = json_object_get(t, "analysis");
             ok = ok && run_svg(run, dir, id, written, error);
             curve *c = curve_new(id);
             size_t k;
             json_t *ck;
-            json_array_foreach (json_object_get(run, "checkpoints"), k, ck)
+            json_array_foreach(json_object_get(run, "checkpoints"), k, ck)
                 curve_add(c, (double)json_integer_value(json_object_get(ck, "epoch")),
                           num_or_nan(json_object_get(ck, "mean_cosine")));
             g_ptr_array_add(curves, c);
         }
         g_autofree char *ypath = g_build_filename(dir, "symmetry.svg", NULL);
-        g_autofree char *title = g_strdup_printf(
-            "%s: symmetry over training per trial", json_string_value(json_object_get(doc, "sweep")));
+        g_autofree char *title = g_strdup_printf("%s: symmetry over training per trial",
+                                                 json_string_value(json_object_get(doc, "sweep")));
         ok = ok && curves_svg(curves, title, "mean cos(V, K^T) over the mixers", ypath, error) &&
              add_file(written, ypath);
     } else if (json_object_get(doc, "run")) {

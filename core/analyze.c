@@ -17,6 +17,17 @@
 G_DEFINE_QUARK(mmx-analyze-error-quark, mmx_analyze_error)
 // clang-format on
 
+bool
+mmx__analyze_refuse(GError **error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT, msg);
+    return false;
+}
+
 /* The widest Gram matrix the Jacobi solver takes (its memory is n^2 doubles). */
 #define GRAM_MAX 4096
 /* A power law needs a few points to have an MLE at all. */
