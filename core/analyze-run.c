@@ -360,6 +360,53 @@ energy_text(GString *s, json_t *e)
     }
 }
 
+static void
+memory_text(GString *s, json_t *mem)
+{
+    g_string_append_printf(s,
+                           "\nKey-value memory: the keys of the mixers on the token grid, on "
+                           "%" JSON_INTEGER_FORMAT " images of %s:\n",
+                           json_integer_value(json_object_get(mem, "inputs")), str(mem, "data"));
+    g_string_append_printf(s, "%-24s %6s %6s %15s %14s  %s\n", "mixer", "keys", "dead",
+                           "effective keys", "usage entropy", "most used keys (mean h+)");
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(mem, "mixers"), i, m)
+    {
+        json_t *usage = json_object_get(m, "usage");
+        /* the three most used keys */
+        int best[3] = {-1, -1, -1};
+        for (int j = 0; j < (int)json_array_size(usage); j++) {
+            double u = json_number_value(json_array_get(usage, (size_t)j));
+            for (int r = 0; r < 3; r++)
+                if (best[r] < 0 || u > json_number_value(json_array_get(usage, (size_t)best[r]))) {
+                    for (int q = 2; q > r; q--)
+                        best[q] = best[q - 1];
+                    best[r] = j;
+                    break;
+                }
+        }
+        g_autoptr(GString) top = g_string_new(NULL);
+        for (int r = 0; r < 3 && best[r] >= 0; r++)
+            g_string_append_printf(top, "%s%d (%.3f)", r ? ", " : "", best[r],
+                                   json_number_value(json_array_get(usage, (size_t)best[r])));
+        g_string_append_printf(s, "%-24s %6" JSON_INTEGER_FORMAT " %6zu %15.1f %14.3f  %s\n",
+                               str(m, "mixer"), json_integer_value(json_object_get(m, "keys")),
+                               json_array_size(json_object_get(m, "dead")),
+                               real(m, "effective_keys"), real(m, "usage_entropy"), top->str);
+    }
+}
+
+/* An analysis --data asked for that does not apply to this model: {"not_computed": why}. */
+static bool
+not_computed(GString *s, json_t *o, const char *what)
+{
+    const char *why = json_string_value(json_object_get(o, "not_computed"));
+    if (why)
+        g_string_append_printf(s, "\n%s: not computed: %s\n", what, why);
+    return why != NULL;
+}
+
 char *
 mmx_analyze_text(json_t *doc)
 {
@@ -386,7 +433,10 @@ mmx_analyze_text(json_t *doc)
         g_string_append_printf(s, "%s (%s)\n\n", str(doc, "weights"), str(doc, "spec_name"));
         checkpoint_text(s, doc);
     }
-    if (json_is_object(json_object_get(doc, "energy")))
-        energy_text(s, json_object_get(doc, "energy"));
+    json_t *energy = json_object_get(doc, "energy"), *memory = json_object_get(doc, "memory");
+    if (json_is_object(energy) && !not_computed(s, energy, "Hopfield energy"))
+        energy_text(s, energy);
+    if (json_is_object(memory) && !not_computed(s, memory, "Key-value memory"))
+        memory_text(s, memory);
     return g_string_free(s, FALSE);
 }

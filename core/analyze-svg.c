@@ -269,3 +269,101 @@ mmx_analyze_write_svg(json_t *doc, const char *dir, GPtrArray **files, GError **
         *files = g_steal_pointer(&written);
     return ok;
 }
+
+/* ---- the key-value memory view ---- */
+
+static int
+by_usage(const void *a, const void *b, void *user)
+{
+    json_t *usage = user;
+    double x = json_number_value(json_array_get(usage, (size_t) * (const int *)a));
+    double y = json_number_value(json_array_get(usage, (size_t) * (const int *)b));
+    return x < y ? 1 : x > y ? -1 : *(const int *)a - *(const int *)b;
+}
+
+/* Rows: the most used keys (at most 32); columns: each key's top-activating tokens, drawn
+ * as the image around the token (one patch of context on each side) with the token's own
+ * patch outlined. */
+static bool
+memory_svg(json_t *mixer, const mmx_dataset *ds, const char *path, GError **error)
+{
+    json_t *usage = json_object_get(mixer, "usage"), *top = json_object_get(mixer, "top");
+    int nkeys = (int)json_array_size(usage), rows = MIN(nkeys, 32), ntop = 0;
+    for (int j = 0; j < nkeys; j++)
+        ntop = MAX(ntop, (int)json_array_size(json_array_get(top, (size_t)j)));
+    json_t *grid = json_object_get(mixer, "grid"), *patch = json_object_get(mixer, "patch");
+    int gw = (int)json_integer_value(json_array_get(grid, 1));
+    int ph = (int)json_integer_value(json_array_get(patch, 0));
+    int pw = (int)json_integer_value(json_array_get(patch, 1));
+    int H = mmx_dataset_height(ds), W = mmx_dataset_width(ds), C = mmx_dataset_channels(ds);
+    double scale = MAX(1.0, 16.0 / MAX(ph, pw)), cell = scale * 3 * MAX(ph, pw) + 8;
+    g_autofree int *order = g_new(int, MAX(nkeys, 1));
+    for (int j = 0; j < nkeys; j++)
+        order[j] = j;
+    g_qsort_with_data(order, nkeys, sizeof *order, by_usage, usage);
+    mmx__plot p = {0};
+    g_autofree char *title = g_strdup_printf("%s: top-activating patches per key",
+                                             json_string_value(json_object_get(mixer, "mixer")));
+    double width = MAX(760, 180 + ntop * cell + 20);
+    mmx__svg_begin(&p, width, 80 + rows * cell + 20, 0, 0, title);
+    g_autofree char *sub = g_strdup_printf(
+        "the %d most used of %d keys, by mean max(h, 0); %zu dead; %.1f effective keys", rows,
+        nkeys, json_array_size(json_object_get(mixer, "dead")),
+        json_number_value(json_object_get(mixer, "effective_keys")));
+    mmx__svg_text(&p, width / 2, 50, "middle", 12, NULL, sub);
+    for (int r = 0; r < rows; r++) {
+        int j = order[r];
+        double y = 70 + r * cell;
+        g_autofree char *label = g_strdup_printf(
+            "key %d (%.3f)", j, json_number_value(json_array_get(usage, (size_t)j)));
+        mmx__svg_text(&p, 170, y + cell / 2 + 4, "end", 11, NULL, label);
+        json_t *hits = json_array_get(top, (size_t)j);
+        for (size_t t = 0; t < json_array_size(hits); t++) {
+            json_t *hit = json_array_get(hits, t);
+            int64_t img = json_integer_value(json_object_get(hit, "image"));
+            int tok = (int)json_integer_value(json_object_get(hit, "token"));
+            const uint8_t *px = mmx_dataset_image(ds, img);
+            int r0 = tok / gw * ph, c0 = tok % gw * pw;
+            double x0 = 180 + (double)t * cell;
+            for (int a = -ph; a < 2 * ph; a++)
+                for (int b = -pw; b < 2 * pw; b++) {
+                    if (r0 + a < 0 || r0 + a >= H || c0 + b < 0 || c0 + b >= W)
+                        continue;
+                    int sum = 0;
+                    for (int c = 0; c < C; c++)
+                        sum += px[((r0 + a) * W + c0 + b) * C + c];
+                    int v = sum / C;
+                    g_string_append_printf(p.s,
+                                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                                           "height=\"%.1f\" fill=\"rgb(%d,%d,%d)\"/>\n",
+                                           x0 + (b + pw) * scale, y + (a + ph) * scale, scale,
+                                           scale, v, v, v);
+                }
+            g_string_append_printf(p.s,
+                                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                                   "fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n",
+                                   x0 + pw * scale, y + ph * scale, pw * scale, ph * scale);
+        }
+    }
+    return mmx__svg_end(&p, path, error);
+}
+
+bool
+mmx_analyze_memory_svg(json_t *memory, const mmx_dataset *ds, const char *dir, GPtrArray *files,
+                       GError **error)
+{
+    g_return_val_if_fail(memory != NULL && ds != NULL && dir != NULL, false);
+    if (!mmx_mkdir_p(dir, error))
+        return false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(memory, "mixers"), i, m)
+    {
+        g_autofree char *name =
+            g_strdup_printf("memory-%s.svg", json_string_value(json_object_get(m, "mixer")));
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        if (!memory_svg(m, ds, path, error) || !add_file(files, path))
+            return false;
+    }
+    return true;
+}

@@ -168,7 +168,23 @@ START_TEST(test_energy)
     g_autofree char *mini = g_build_filename(dir, "mini", NULL);
     g_autofree char *mini_spec = mmx_test_data_path("specs/train/mini.json");
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", mini_spec, "--out", mini, "--quiet", NULL}, NULL, NULL), 0);
-    refused((const char *[]){"analyze", mini, "--data", "synthetic:256:64", NULL}, "mmx analyze: blocks.1.mixer: the energy is defined for tied weights (a value tied to its key's weight); this mixer's are independent");
+    /* An untied model: the memory view, and the reason there is no energy. */
+    g_free(out);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", mini, "--data", "synthetic:256:64", "--inputs", "10", "--svg", dir, NULL}, &out, &err), 0);
+    ck_assert_contains(out, "Hopfield energy: not computed: blocks.1.mixer: the energy is defined for tied weights (a value tied to its key's weight); this mixer's are independent");
+    ck_assert_contains(out, "Key-value memory: the keys of the mixers on the token grid, on 10 images of synthetic:");
+    ck_assert_contains(out, "blocks.1.mixer               32 ");
+    ck_assert_contains(out, "memory-blocks.1.mixer.svg");
+    /* Images of another shape than the model's: neither applies. */
+    mmx_test_model tie = {0};
+    mmx_test_model_load(&tie, "specs/hopfield-tie.json");
+    g_autoptr(mmx_model) tm = mmx_model_new(tie.graph, 0, NULL);
+    g_autofree char *tie_w = g_build_filename(dir, "tie.safetensors", NULL);
+    ck_assert(mmx_model_save(tm, tie_w, NULL, NULL, NULL));
+    g_autofree char *tie_spec = mmx_test_data_path("specs/hopfield-tie.json");
+    g_autofree char *m_shape = g_strdup_printf("mmx analyze: --data: %s: the model reads 8x8x1 images; those of synthetic are 28x28x1", tie_w);
+    refused((const char *[]){"analyze", tie_spec, "--weights", tie_w, "--data", "synthetic", NULL}, m_shape);
+    mmx_test_model_clear(&tie);
     g_autofree char *sweep = mmx_test_tmpdir();
     g_autofree char *trial = g_build_filename(sweep, "trials", "a", NULL);
     g_autofree char *manifest = g_build_filename(sweep, "sweep.json", NULL);
