@@ -270,6 +270,30 @@ mmx_analyze_write_svg(json_t *doc, const char *dir, GPtrArray **files, GError **
     return ok;
 }
 
+bool
+mmx_analyze_sweep_symmetry_svg(json_t *sweep, const char *path, GError **error)
+{
+    g_return_val_if_fail(sweep != NULL && path != NULL, false);
+    g_autoptr(json_t) variants = mmx_analyze_sweep_series(sweep);
+    g_autoptr(GPtrArray) curves = g_ptr_array_new_with_free_func(curve_free);
+    size_t i;
+    json_t *v;
+    json_array_foreach(variants, i, v)
+    {
+        g_autofree char *label = g_strdup_printf("%s (%" JSON_INTEGER_FORMAT ")",
+                                                 json_string_value(json_object_get(v, "variant")),
+                                                 json_integer_value(json_object_get(v, "trials")));
+        curve *c = curve_new(label);
+        json_t *ep = json_object_get(v, "epoch"), *mc = json_object_get(v, "mean_cosine");
+        for (size_t k = 0; k < json_array_size(ep); k++)
+            curve_add(c, (double)json_integer_value(json_array_get(ep, k)),
+                      json_number_value(json_array_get(mc, k)));
+        g_ptr_array_add(curves, c);
+    }
+    return curves_svg(curves, "symmetry over training by variant (trials)",
+                      "mean cos(V, K^T) over mixers and trials", path, error);
+}
+
 /* ---- the key-value memory view ---- */
 
 static int

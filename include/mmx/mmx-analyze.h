@@ -144,6 +144,18 @@ MMX_API json_t *mmx_analyze_memory(mmx_model *model, const mmx_dataset *ds,
 MMX_API bool mmx_analyze_memory_svg(json_t *memory, const mmx_dataset *ds, const char *dir,
                                     GPtrArray *files, GError **error);
 
+/* A sweep document's symmetry over training by variant (the trials' "variant" labels, in
+ * plan order): [{"variant", "trials", "epoch": [...], "mean_cosine": [...]}], each epoch's
+ * value the mean over the variant's trials that have that epoch of their checkpoints'
+ * mean cosines. New reference. */
+MMX_API json_t *mmx_analyze_sweep_series(json_t *sweep);
+/* The same as a Markdown section ("## Symmetry over training", a table of variants by
+ * epoch, the plot PLOTS_DIR/symmetry.svg when plots_dir is not NULL, then the trials not
+ * analyzed with the reason), for mmx report. Newly allocated. */
+MMX_API char *mmx_analyze_sweep_markdown(json_t *sweep, const char *plots_dir);
+/* The same as symmetry.svg's plot, one line per variant, written to path. */
+MMX_API bool mmx_analyze_sweep_symmetry_svg(json_t *sweep, const char *path, GError **error);
+
 /* The readable form of any of the three documents (checkpoint, run, sweep): per mixer,
  * the cosine, the coupling's symmetric / antisymmetric split; per matrix, the effective
  * and stable rank and the power-law exponent with its KS distance and tail size; for a run,
