@@ -349,20 +349,36 @@ memory_svg(json_t *mixer, const mmx_dataset *ds, const char *path, GError **erro
             const uint8_t *px = mmx_dataset_image(ds, img);
             int r0 = tok / gw * ph, c0 = tok % gw * pw;
             double x0 = 180 + (double)t * cell;
-            for (int a = -ph; a < 2 * ph; a++)
-                for (int b = -pw; b < 2 * pw; b++) {
-                    if (r0 + a < 0 || r0 + a >= H || c0 + b < 0 || c0 + b >= W)
-                        continue;
+            /* The window in pixel units: a black ground, then one path per gray level (16
+             * levels) of the pixels above black, so a file stays small. */
+            int a0 = MAX(-ph, -r0), a1 = MIN(2 * ph, H - r0), b0 = MAX(-pw, -c0),
+                b1 = MIN(2 * pw, W - c0);
+            g_string_append_printf(
+                p.s,
+                "<g transform=\"translate(%.1f %.1f) scale(%.3f)\" shape-rendering=\"crispEdges\">"
+                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>",
+                x0 + pw * scale, y + ph * scale, scale, b0, a0, b1 - b0, a1 - a0);
+            GString *level[16] = {0};
+            for (int a = a0; a < a1; a++)
+                for (int b = b0; b < b1; b++) {
                     int sum = 0;
                     for (int c = 0; c < C; c++)
                         sum += px[((r0 + a) * W + c0 + b) * C + c];
-                    int v = sum / C;
-                    g_string_append_printf(p.s,
-                                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                                           "height=\"%.1f\" fill=\"rgb(%d,%d,%d)\"/>\n",
-                                           x0 + (b + pw) * scale, y + (a + ph) * scale, scale,
-                                           scale, v, v, v);
+                    int q = sum / C >> 4;
+                    if (q == 0)
+                        continue;
+                    if (level[q] == NULL)
+                        level[q] = g_string_new(NULL);
+                    g_string_append_printf(level[q], "M%d %dh1v1h-1z", b, a);
                 }
+            for (int q = 1; q < 16; q++)
+                if (level[q]) {
+                    int v = q * 17;
+                    g_string_append_printf(p.s, "<path fill=\"rgb(%d,%d,%d)\" d=\"%s\"/>", v, v, v,
+                                           level[q]->str);
+                    g_string_free(level[q], TRUE);
+                }
+            g_string_append(p.s, "</g>\n");
             g_string_append_printf(p.s,
                                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
                                    "fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n",
