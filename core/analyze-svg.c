@@ -173,6 +173,17 @@ num_or_nan(json_t *v)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* A curve of the epochs ep and the values ys (arrays of the same length; null is a gap). */
+static curve *
+curve_of(const char *label, json_t *ep, json_t *ys)
+{
+    curve *c = curve_new(label);
+    for (size_t k = 0; k < json_array_size(ep); k++)
+        curve_add(c, (double)json_integer_value(json_array_get(ep, k)),
+                  num_or_nan(json_array_get(ys, k)));
+    return c;
+}
+
 /* cos(V, K^T) per mixer over a run's checkpoints. */
 static GPtrArray *
 run_curves(json_t *run)
@@ -186,12 +197,8 @@ run_curves(json_t *run)
             g_strdup_printf("%s (%s%s)", json_string_value(json_object_get(ser, "mixer")),
                             json_string_value(json_object_get(ser, "axis")),
                             json_is_true(json_object_get(ser, "tied")) ? ", tied" : "");
-        curve *c = curve_new(label);
-        json_t *ep = json_object_get(ser, "epoch"), *cos = json_object_get(ser, "cosine");
-        for (size_t k = 0; k < json_array_size(ep); k++)
-            curve_add(c, (double)json_integer_value(json_array_get(ep, k)),
-                      num_or_nan(json_array_get(cos, k)));
-        g_ptr_array_add(curves, c);
+        g_ptr_array_add(
+            curves, curve_of(label, json_object_get(ser, "epoch"), json_object_get(ser, "cosine")));
     }
     return curves;
 }
@@ -283,12 +290,8 @@ mmx_analyze_sweep_symmetry_svg(json_t *sweep, const char *path, GError **error)
         g_autofree char *label = g_strdup_printf("%s (%" JSON_INTEGER_FORMAT ")",
                                                  json_string_value(json_object_get(v, "variant")),
                                                  json_integer_value(json_object_get(v, "trials")));
-        curve *c = curve_new(label);
-        json_t *ep = json_object_get(v, "epoch"), *mc = json_object_get(v, "mean_cosine");
-        for (size_t k = 0; k < json_array_size(ep); k++)
-            curve_add(c, (double)json_integer_value(json_array_get(ep, k)),
-                      json_number_value(json_array_get(mc, k)));
-        g_ptr_array_add(curves, c);
+        g_ptr_array_add(curves, curve_of(label, json_object_get(v, "epoch"),
+                                         json_object_get(v, "mean_cosine")));
     }
     return curves_svg(curves, "symmetry over training by variant (trials)",
                       "mean cos(V, K^T) over mixers and trials", path, error);

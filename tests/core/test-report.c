@@ -233,16 +233,23 @@ START_TEST(test_svg_without_results)
 }
 END_TEST
 
-START_TEST(test_cli)
+/* A copy of the report fixture in tmp (the report writes its files into the folder). */
+static char *
+copy_fixture(const char *tmp)
 {
     g_autofree char *dir = mmx_test_data_path("sweeps/report-fixture");
-    g_autofree char *tmp = mmx_test_tmpdir();
-    /* Work on a copy: the report writes its files into the folder. */
-    g_autofree char *copy = g_build_filename(tmp, "fixture", NULL);
+    char *copy = g_build_filename(tmp, "fixture", NULL);
     const char *cp[] = {"cp", "-r", dir, copy, NULL};
     int status;
     ck_assert(g_spawn_sync(NULL, (char **)cp, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
                            &status, NULL));
+    return copy;
+}
+
+START_TEST(test_cli)
+{
+    g_autofree char *tmp = mmx_test_tmpdir();
+    g_autofree char *copy = copy_fixture(tmp);
     g_autofree char *out = NULL, *err = NULL;
     const char *all[] = {"report", copy, "--format", "all", NULL};
     ck_assert_int_eq(mmx_test_run_mmx(all, &out, &err), 0);
@@ -286,13 +293,8 @@ END_TEST
 /* Trials that kept their weights: the report adds the symmetry over training by variant. */
 START_TEST(test_cli_symmetry)
 {
-    g_autofree char *dir = mmx_test_data_path("sweeps/report-fixture");
     g_autofree char *tmp = mmx_test_tmpdir();
-    g_autofree char *copy = g_build_filename(tmp, "fixture", NULL);
-    const char *cp[] = {"cp", "-r", dir, copy, NULL};
-    int status;
-    ck_assert(g_spawn_sync(NULL, (char **)cp, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                           &status, NULL));
+    g_autofree char *copy = copy_fixture(tmp);
     g_autofree char *out = NULL, *err = NULL;
     const char *md[] = {"report", copy, NULL};
     ck_assert_int_eq(mmx_test_run_mmx(md, &out, &err), 0);
