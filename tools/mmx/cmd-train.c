@@ -123,7 +123,7 @@ int
 mmx_cmd_train(int argc, char **argv)
 {
     g_auto(common) c = {.overrides = g_ptr_array_new_with_free_func(g_free)};
-    int epochs = 0, batch = 0, seed = -1;
+    int epochs = 0, batch = 0, seed = -1, pause_after = 0;
     double lr = 0, wd = -1;
     g_autofree char *out = NULL, *resume = NULL;
     gboolean quiet = FALSE, json = FALSE;
@@ -138,6 +138,7 @@ mmx_cmd_train(int argc, char **argv)
         {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &c.sets, "Override a spec value by JSON Pointer (repeatable)", "/PTR=VALUE"},
         {"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Output directory (default runs/NAME-TIME)", "DIR"},
         {"resume", 0, 0, G_OPTION_ARG_FILENAME, &resume, "Continue the run in DIR from its checkpoint", "DIR"},
+        {"pause-after", 0, 0, G_OPTION_ARG_INT, &pause_after, "Stop at the end of epoch N with a checkpoint (result.json: paused); --resume continues", "N"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print result.json on stdout at the end", NULL},
         MMX_CLI_PLUGIN_OPTION,
@@ -146,12 +147,14 @@ mmx_cmd_train(int argc, char **argv)
     int code;
     if (!mmx_cli_parse(mmx_command_find("train"), entries,
                        "Writes config.json, metrics.jsonl, result.json and checkpoints into the "
-                       "output directory. Exit status: 0 finished, 1 diverged, interrupted or "
+                       "output directory. Exit status: 0 finished, 1 diverged, interrupted, paused or "
                        "failed (result.json says which), 2 invalid spec, data or options.",
                        &argc, &argv, &code))
         return code;
     if (argc > 2 || (argc < 2 && resume == NULL))
         return mmx_cli_fail("train", MMX_EXIT_USAGE, "expected one SPEC (or --resume DIR)");
+    if (pause_after < 0)
+        return mmx_cli_fail("train", MMX_EXIT_USAGE, "--pause-after must be a positive epoch");
     if (c.threads > 0)
         mmx_set_num_threads(c.threads);
     if (epochs > 0) {
@@ -217,6 +220,7 @@ mmx_cmd_train(int argc, char **argv)
         .out_dir = out ? out : default_out,
         .resume_dir = resume,
         .progress = quiet ? MMX_PROGRESS_QUIET : isatty(2) ? MMX_PROGRESS_BAR : MMX_PROGRESS_LINES,
+        .pause_after_epochs = pause_after,
     };
     const char *stop = g_getenv("MMX_STOP_AFTER_STEPS"); /* tests: a deterministic "kill" */
     if (stop && *stop)
