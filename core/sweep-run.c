@@ -999,7 +999,7 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, json_t *values, GError **e
     const mmx_trial *t = mmx_sweep_plan_trial(co->plan, o->index);
     json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)o->index);
     g_autofree char *dir = trial_dir(co->opt->out_dir, t->id);
-    int done = co->sum->finished + co->sum->failed + 1;
+    int done = co->sum->finished + co->sum->failed + co->sum->pruned + 1;
     const char *ev = outcome_names[o->status];
     if (o->status == MMX_SWEEP_OUTCOME_FAILED && !write_failure(dir, o, error))
         return false;

@@ -441,11 +441,13 @@ check_prune(reader *r, const json_t *v, int epochs)
     const char *rname = json_string_value(rule);
     if (rule == NULL) {
         rerr(r, "/prune", "missing key 'rule' (\"median\" or \"asha\")");
-    } else if (rname == NULL || !g_strv_contains(rules, rname)) {
-        const char *hint = rname ? mmx_suggest(rname, rules) : NULL;
+    } else if (rname == NULL) {
+        rerr(r, "/prune/rule", "expected \"median\" or \"asha\", got %s", json_kind(rule));
+    } else if (!g_strv_contains(rules, rname)) {
+        const char *hint = mmx_suggest(rname, rules);
         g_autofree char *dym = hint ? g_strdup_printf(" (did you mean '%s'?)", hint) : NULL;
-        rerr(r, "/prune/rule", "unknown pruning rule %s%s%s%s; expected \"median\" or \"asha\"",
-             rname ? "'" : "", rname ? rname : json_kind(rule), rname ? "'" : "", dym ? dym : "");
+        rerr(r, "/prune/rule", "unknown pruning rule '%s'%s; expected \"median\" or \"asha\"",
+             rname, dym ? dym : "");
         rname = NULL;
     }
     static const char *const metrics[] = {"test_acc", "test_loss", "val_acc",    "val_loss",
@@ -463,8 +465,9 @@ check_prune(reader *r, const json_t *v, int epochs)
         const char *hint = mname ? mmx_suggest(mname, metrics) : NULL;
         g_autofree char *dym = hint ? g_strdup_printf(" (did you mean '%s'?)", hint) : NULL;
         g_autofree char *list = g_strjoinv(", ", (char **)metrics);
-        rerr(r, "/prune/metric", "%s%s%s is not a metric of metrics.jsonl%s; expected one of: %s",
-             mname ? "'" : "", mname ? mname : json_kind(metric), mname ? "'" : "",
+        g_autofree char *what =
+            mname ? g_strdup_printf("'%s' is not", mname) : g_strdup_printf("%s is not", json_kind(metric));
+        rerr(r, "/prune/metric", "%s a metric of metrics.jsonl%s; expected one of: %s", what,
              dym ? dym : "", list);
     }
     json_t *dir = json_object_get(v, "direction");

@@ -480,7 +480,7 @@ static const bad_case bad_cases[] = {
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\",\n \"grd\": {}}",
      "sweep.json:2:9: /grd: unknown key 'grd' in a sweep spec (did you mean 'grid'?); expected "
      "one of: mmx_sweep, name, doc, base, train, seeds, grid, zip, random, ablation, variants, "
-     "constraints"},
+     "constraints, prune"},
     {"{\"mmx_sweep\": 1}", "sweep.json:1:1: /: missing key 'base' (the model spec to vary, "
                            "relative to this file)"},
     {"{\"mmx_sweep\": 1, \"base\": \"nowhere.json\"}", "/base: cannot read the base model spec"},
@@ -554,6 +554,58 @@ static const bad_case bad_cases[] = {
      "/train: expected an object of training settings, got an integer"},
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"doc\": \"caf\xc3\"}",
      "sweep.json:1:50: /: the file is not valid UTF-8"},
+    /* prune (base_spec trains 2 epochs) */
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": 3}",
+     "sweep.json:1:48: /prune: expected an object {\"rule\": \"median\" | \"asha\", \"metric\", "
+     "...}, got an integer"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"metric\": \"test_acc\"}}",
+     "sweep.json:1:48: /prune: missing key 'rule' (\"median\" or \"asha\")"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": 3, \"metric\": "
+     "\"test_acc\"}}",
+     "/prune/rule: expected \"median\" or \"asha\", got an integer"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"medain\", \"metric\": "
+     "\"test_acc\"}}",
+     "sweep.json:1:57: /prune/rule: unknown pruning rule 'medain' (did you mean 'median'?); "
+     "expected \"median\" or \"asha\""},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\"}}",
+     "/prune: missing key 'metric' (a figure of each epoch's metrics.jsonl line, e.g. "
+     "\"test_acc\")"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_accuracy\"}}",
+     "/prune/metric: 'test_accuracy' is not a metric of metrics.jsonl (did you mean "
+     "'test_acc'?); expected one of: test_acc, test_loss, val_acc, val_loss, val_bpb, val_ppl, "
+     "train_acc, train_loss"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"direction\": \"up\"}}",
+     "/prune/direction: expected \"max\" (higher is better) or \"min\", got up"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": 0}}",
+     "/prune/grace: expected an integer epoch from 1 (the first decision comes after it), got "
+     "a smaller one"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": 2}}",
+     "/prune/grace: the first decision comes after epoch 2, but the trials train 2 epochs: "
+     "nothing would be pruned; lower grace or train longer"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"median\", \"metric\": "
+     "\"test_acc\", \"eta\": 3}}",
+     "/prune/eta: 'eta' is a setting of the asha rule, not of median"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"eta\": 1}}",
+     "/prune/eta: expected an integer from 2 to 100 (1/eta of a rung goes on), got one outside"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"startup\": 3}}",
+     "/prune/startup: 'startup' is a setting of the median rule, not of asha"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"median\", \"metric\": "
+     "\"test_acc\", \"startup\": -1}}",
+     "/prune/startup: expected a non-negative integer (completed variants before pruning "
+     "starts), got a negative one"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"min_epochs\": 1}}",
+     "/prune/min_epochs: unknown key 'min_epochs' in prune; expected one of: rule, metric, "
+     "direction, grace, eta, startup, doc"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"doc\": 1}}",
+     "/prune/doc: expected a string, got an integer"},
 };
 
 START_TEST(test_rejected_inputs)
