@@ -1152,6 +1152,150 @@ START_TEST(test_sigint_message)
 }
 END_TEST
 
+/* ---- pruning through the coordinator ---- */
+
+/* 9 variants x 2 seeds, 9 epochs: the stand-in trainer's test_acc at epoch e is fake_acc +
+ * 0.01 seed - 0.1 (9 - e), so the ranks are the same at every epoch. */
+#define PRUNE_GRID                                                                             \
+    " \"seeds\": [0, 1], \"train\": {\"epochs\": 9},\n"                                       \
+    " \"grid\": {\"/vars/fake_acc\": [0.5, 0.6, 0.7, 0.55, 0.65, 0.75, 0.52, 0.62, 0.72]},\n"
+
+static const char asha_sweep[] =
+    "{\"mmx_sweep\": 1, \"name\": \"asha\", \"base\": \"base.json\",\n" PRUNE_GRID
+    " \"prune\": {\"rule\": \"asha\", \"metric\": \"test_acc\", \"grace\": 1, \"eta\": 3}}";
+
+static gint
+cmp_str(gconstpointer a, gconstpointer b, gpointer user)
+{
+    (void)user;
+    return strcmp(a, b);
+}
+
+/* id -> "pruned@E" or "finished": what became of every trial. */
+static char *
+outcomes(json_t *recs)
+{
+    g_autoptr(GTree) by_id = g_tree_new_full(cmp_str, NULL, NULL, g_free);
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        const char *ev = json_string_value(json_object_get(r, "event"));
+        const char *id = json_string_value(json_object_get(r, "id"));
+        if (g_strcmp0(ev, "pruned") == 0)
+            g_tree_insert(by_id, (gpointer)id,
+                          g_strdup_printf("pruned@%lld", (long long)json_integer_value(
+                                                             json_object_get(r, "epoch"))));
+        else if (g_strcmp0(ev, "finished") == 0)
+            g_tree_insert(by_id, (gpointer)id, g_strdup("finished"));
+    }
+    GString *s = g_string_new(NULL);
+    GTreeNode *n = g_tree_node_first(by_id);
+    for (; n; n = g_tree_node_next(n))
+        g_string_append_printf(s, "%s %s\n", (char *)g_tree_node_key(n),
+                               (char *)g_tree_node_value(n));
+    return g_string_free(s, FALSE);
+}
+
+START_TEST(test_prune_asha)
+{
+    g_autofree char *dir = run_dir(asha_sweep);
+    g_autofree char *out = NULL, *err = NULL;
+    const char *dry[] = {"--dry-run", NULL};
+    ck_assert_int_eq(sweep_cli(dir, dry, &out, &err), 0);
+    ck_assert_contains(out, "budget: 162 epochs without pruning; with "
+                            "{\"eta\":3,\"grace\":1,\"metric\":\"test_acc\",\"rule\":\"asha\"}: 42 "
+                            "worst case (26%), 42.0 expected (26%");
+    g_free(out);
+    g_free(err);
+    const char *w2[] = {"--workers", "2", NULL};
+    int code = sweep_cli(dir, w2, &out, &err);
+    ck_assert_msg(code == 0, "exit %d\n%s\n%s", code, out, err);
+    ck_assert_contains(out, "sweep asha: 2 of 18 trials finished, 16 pruned, 0 failed");
+    /* Rung 1 at epoch 3 promotes 0.75 only; the paused trials resumed, never retrained. */
+    ck_assert_contains(err, "resumed 9678d62470586965 (fake_acc=0.75, seed 0) from epoch 3, "
+                            "until epoch 9");
+    g_autoptr(json_t) recs = records(dir);
+    ck_assert_int_eq(count_events(recs, "pruned", NULL), 16);
+    ck_assert_int_eq(count_events(recs, "finished", NULL), 2);
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        if (g_strcmp0(json_string_value(json_object_get(r, "event")), "pruned") != 0)
+            continue;
+        /* The last metrics are kept in the record, and the folder (its checkpoint) stays. */
+        json_int_t e = json_integer_value(json_object_get(r, "epoch"));
+        ck_assert(e == 1 || e == 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "metrics"), "epoch")),
+                         e);
+        ck_assert_int_eq(json_array_size(json_object_get(r, "values")), e);
+        g_autofree char *m = g_build_filename(dir, "out", "trials",
+                                              json_string_value(json_object_get(r, "id")),
+                                              "metrics.jsonl", NULL);
+        ck_assert(g_file_test(m, G_FILE_TEST_EXISTS));
+        ck_assert_contains(json_string_value(json_object_get(r, "reason")), "asha: rung ");
+    }
+    /* Epochs trained: 42, as the dry run said. */
+    g_autofree char *o = g_build_filename(dir, "out", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_report) rep = mmx_report_new(o, &error);
+    ck_assert_ptr_nonnull(rep);
+    g_autofree char *md = mmx_report_markdown(rep, NULL);
+    ck_assert_contains(md, "| fake_acc=0.75 | 2/2 | 75.50 ± 0.71 |");
+    ck_assert_contains(md, "| **fake_acc=0.5** | 0/2, 2 pruned | - |");
+    ck_assert_contains(md, "asha on test_acc: 42 epochs trained of the 162 the trials would "
+                           "train without pruning (26%)");
+    ck_assert_contains(md, "### Pruned trials (16)");
+    ck_assert_contains(md, "- fake_acc=0.72, seed 1: epoch 3, test_acc 0.1300: asha: rung 1 "
+                           "(epoch 3): test_acc 0.125 ranks 2 of the 3");
+
+    /* One worker takes the same decisions; resuming a finished sweep adds nothing. */
+    g_autofree char *dir1 = run_dir(asha_sweep);
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, NULL, &out, &err), 0);
+    g_autoptr(json_t) recs1 = records(dir1);
+    g_autofree char *a = outcomes(recs), *b = outcomes(recs1);
+    ck_assert_str_eq(a, b);
+    const char *res[] = {"--resume", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, res, &out, &err), 0);
+    g_autoptr(json_t) again = records(dir1);
+    ck_assert_int_eq(json_array_size(again), json_array_size(recs1));
+
+    /* Pruning needs the coordinator: no Slurm array tasks. */
+    const char *slurm[] = {"--emit-slurm", "job.sh", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, slurm, &out, &err), 2);
+    ck_assert_contains(err, "the sweep prunes (/prune), and pruning needs the coordinator to "
+                            "pause and promote trials");
+}
+END_TEST
+
+START_TEST(test_prune_median)
+{
+    g_autofree char *dir = run_dir(
+        "{\"mmx_sweep\": 1, \"name\": \"median\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"prune\": {\"rule\": \"median\", \"metric\": \"test_acc\", \"grace\": 2, "
+        "\"startup\": 2}}");
+    g_autofree char *out = NULL, *err = NULL;
+    const char *w2[] = {"--workers", "2", NULL};
+    int code = sweep_cli(dir, w2, &out, &err);
+    ck_assert_msg(code == 0, "exit %d\n%s\n%s", code, out, err);
+    ck_assert_contains(out, "sweep median: 12 of 18 trials finished, 6 pruned, 0 failed");
+    /* Worked out by hand: 0.55 is below the median of (0.5, 0.6, 0.7) at epoch 2; 0.52 and
+     * 0.62 below that of (0.5, 0.6, 0.7, 0.65, 0.75). */
+    ck_assert_contains(err, "pruned 5d465a4584d60fb3 (fake_acc=0.55, seed 0) at epoch 2: median: "
+                            "at epoch 2, the best test_acc so far, -0.145, is below the median "
+                            "-0.095 of the 3 completed variants before it");
+    ck_assert_contains(err, "(fake_acc=0.62, seed 1) at epoch 2: median: at epoch 2, the best "
+                            "test_acc so far, -0.075, is below the median -0.045 of the 5");
+}
+END_TEST
+
 /* The reliability stress test: 30 short trials, the coordinator and the trials killed
  * with SIGKILL at random moments, resumed until done. */
 START_TEST(test_kill9_stress)
@@ -1437,6 +1581,8 @@ sweep_suite(void)
     tcase_add_test(tc, test_sigint_message);
     tcase_add_test(tc, test_locked_folder);
     tcase_add_test(tc, test_kill9_stress);
+    tcase_add_test(tc, test_prune_asha);
+    tcase_add_test(tc, test_prune_median);
     tcase_add_test(tc, test_mpi_executor);
     tcase_add_test(tc, test_report_and_coordinator_agree);
     suite_add_tcase(s, tc);
