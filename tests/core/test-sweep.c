@@ -1296,16 +1296,72 @@ START_TEST(test_prune_median)
 }
 END_TEST
 
-/* The reliability stress test: 30 short trials, the coordinator and the trials killed
- * with SIGKILL at random moments, resumed until done. */
-START_TEST(test_kill9_stress)
+static int kill9_until_done(const char *dir, guint32 seed);
+
+/* The stress test of a pruned sweep: the coordinator and the trials (paused, promoted,
+ * resumed from their checkpoints) killed with SIGKILL at random moments, resumed until
+ * done, take the same decisions and give the same report as an uninterrupted sweep, with
+ * one final record (pruned or finished) per trial. */
+START_TEST(test_kill9_stress_pruned)
 {
-    const char *text = "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n"
-                       " \"seeds\": [0, 1, 2, 3, 4], \"train\": {\"epochs\": 2},\n"
-                       " \"grid\": {\"/vars/fake_acc\": [0.5, 0.6, 0.7], "
-                       "\"/vars/fake_epoch_seconds\": [0.02, 0.05]}}";
-    g_autofree char *dir = run_dir(text);
-    GRand *rng = g_rand_new_with_seed(12345);
+    const char *text =
+        "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"variants\": {\"base\": {\"set\": {\"/vars/fake_epoch_seconds\": 0.04}}},\n"
+        " \"prune\": {\"rule\": \"asha\", \"metric\": \"test_acc\", \"grace\": 1, \"eta\": 3}}";
+    const char *median =
+        "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"variants\": {\"base\": {\"set\": {\"/vars/fake_epoch_seconds\": 0.01}}},\n"
+        " \"prune\": {\"rule\": \"median\", \"metric\": \"test_acc\", \"grace\": 2, "
+        "\"startup\": 2}}";
+    const char *texts[] = {text, median};
+    for (int k = 0; k < 2; k++) {
+        g_autofree char *dir = run_dir(texts[k]);
+        int kills = kill9_until_done(dir, 777 + (guint32)k);
+        ck_assert_int_gt(kills, 0);
+        g_autofree char *dir2 = run_dir(texts[k]);
+        g_autofree char *out = NULL, *err = NULL;
+        const char *w[] = {"--workers", "2", NULL};
+        ck_assert_int_eq(sweep_cli(dir2, w, &out, &err), 0);
+        g_autoptr(json_t) r1 = records(dir), r2 = records(dir2);
+        g_autofree char *o1 = outcomes(r1), *o2 = outcomes(r2);
+        ck_assert_str_eq(o1, o2);
+        g_autofree char *mpath = g_build_filename(dir, "out", "sweep.json", NULL);
+        g_autoptr(json_t) m = json_load_file(mpath, 0, NULL);
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(m, "trials"), i, t)
+        {
+            const char *id = json_string_value(json_object_get(t, "id"));
+            ck_assert_int_eq(count_events(r1, "finished", id) + count_events(r1, "pruned", id), 1);
+        }
+        ck_assert_int_eq(count_events(r1, "failed", NULL), 0);
+        printf("# %s: %d kills; %d starts and resumptions (%d uninterrupted)\n",
+               k ? "median" : "asha", kills, count_events(r1, "started", NULL),
+               count_events(r2, "started", NULL));
+        g_autofree char *d1 = g_build_filename(dir, "out", NULL);
+        g_autofree char *d2 = g_build_filename(dir2, "out", NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(mmx_report) rep1 = mmx_report_new(d1, &error);
+        g_autoptr(mmx_report) rep2 = mmx_report_new(d2, &error);
+        ck_assert_ptr_nonnull(rep1);
+        ck_assert_ptr_nonnull(rep2);
+        g_autofree char *md1 = mmx_report_markdown(rep1, NULL);
+        g_autofree char *md2 = mmx_report_markdown(rep2, NULL);
+        ck_assert_str_eq(md1, md2);
+        g_autofree char *c1 = mmx_report_csv(rep1);
+        g_autofree char *c2 = mmx_report_csv(rep2);
+        ck_assert_str_eq(c1, c2);
+    }
+}
+END_TEST
+
+/* Runs `mmx sweep --workers 2 --resume` in dir again and again, killing the coordinator
+ * and its trials with SIGKILL at random moments, until a coordinator finishes. The number
+ * of kills. */
+static int
+kill9_until_done(const char *dir, guint32 seed)
+{
+    GRand *rng = g_rand_new_with_seed(seed);
     const char *opts[] = {"--workers", "2", "--resume", NULL};
     int rounds = 0, kills = 0;
     for (;; rounds++) {
@@ -1338,7 +1394,19 @@ START_TEST(test_kill9_stress)
             break;
     }
     g_rand_free(rng);
-    ck_assert_int_gt(kills, 0);
+    return kills;
+}
+
+/* The reliability stress test: 30 short trials, the coordinator and the trials killed
+ * with SIGKILL at random moments, resumed until done. */
+START_TEST(test_kill9_stress)
+{
+    const char *text = "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n"
+                       " \"seeds\": [0, 1, 2, 3, 4], \"train\": {\"epochs\": 2},\n"
+                       " \"grid\": {\"/vars/fake_acc\": [0.5, 0.6, 0.7], "
+                       "\"/vars/fake_epoch_seconds\": [0.02, 0.05]}}";
+    g_autofree char *dir = run_dir(text);
+    ck_assert_int_gt(kill9_until_done(dir, 12345), 0);
     g_autoptr(json_t) recs = records(dir);
     g_autofree char *mpath = g_build_filename(dir, "out", "sweep.json", NULL);
     g_autoptr(json_t) m = json_load_file(mpath, 0, NULL);
@@ -1583,6 +1651,7 @@ sweep_suite(void)
     tcase_add_test(tc, test_kill9_stress);
     tcase_add_test(tc, test_prune_asha);
     tcase_add_test(tc, test_prune_median);
+    tcase_add_test(tc, test_kill9_stress_pruned);
     tcase_add_test(tc, test_mpi_executor);
     tcase_add_test(tc, test_report_and_coordinator_agree);
     suite_add_tcase(s, tc);
