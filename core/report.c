@@ -407,8 +407,9 @@ mmx_report_new(const char *dir, GError **error)
     r->variants = g_ptr_array_new_with_free_func(variant_free);
     r->failures = g_ptr_array_new_with_free_func(g_free);
     r->pruned = g_ptr_array_new_with_free_func(g_free);
+    /* A sweep that pruned (not one run with --no-prune) has the trials' epochs. */
     const json_t *prune = json_object_get(json_object_get(manifest, "sweep"), "prune");
-    if (prune) {
+    if (prune && json_object_get(manifest, "prune_epochs")) {
         r->prune_metric = g_strdup(json_string_value(json_object_get(prune, "metric")));
         r->prune = g_strdup_printf("%s on %s", json_string_value(json_object_get(prune, "rule")),
                                    r->prune_metric);

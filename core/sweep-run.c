@@ -111,7 +111,7 @@ machine_json(void)
 }
 
 static json_t *
-manifest_new(const mmx_sweep_plan *plan)
+manifest_new(const mmx_sweep_plan *plan, bool prunes)
 {
     g_autofree char *now = now_iso8601();
     json_t *m = json_pack("{si ss ss ss ss sO ss ss so ss ss so}", "mmx_sweep_manifest", 1, "name",
@@ -121,9 +121,7 @@ manifest_new(const mmx_sweep_plan *plan)
                      "mmx_version", mmx_version(), "git", mmx_git_hash(), "machine", machine_json(),
                      "created", now, "updated", now, "trials", mmx_sweep_plan_to_json(plan));
     /* A pruned sweep: the epochs every trial trains, for the report's budget. */
-    for (int i = 0; json_object_get(mmx__sweep_plan_json(plan), "prune") &&
-                    i < mmx_sweep_plan_size(plan);
-         i++) {
+    for (int i = 0; prunes && i < mmx_sweep_plan_size(plan); i++) {
         const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
         if (t->state == MMX_TRIAL_RUN) {
             json_object_set_new(m, "prune_epochs", json_integer(mmx__spec_epochs(t->spec)));
@@ -152,9 +150,10 @@ manifest_read(const char *out_dir, GError **error)
 /* Writes sweep.json for the plan; with an existing manifest (resume), keeps its creation
  * time and, when extending, the trials of the earlier plan that the new one lacks. */
 static bool
-manifest_write(const mmx_sweep_plan *plan, const char *out_dir, json_t *old, GError **error)
+manifest_write(const mmx_sweep_plan *plan, const char *out_dir, json_t *old, bool prunes,
+               GError **error)
 {
-    g_autoptr(json_t) m = manifest_new(plan);
+    g_autoptr(json_t) m = manifest_new(plan, prunes);
     if (old) {
         json_object_set(m, "created", json_object_get(old, "created"));
         const char *oldfp = json_string_value(json_object_get(old, "fingerprint"));
@@ -211,7 +210,7 @@ mmx_sweep_write_manifest(const mmx_sweep_plan *plan, const char *out_dir, bool e
                     out_dir, oldfp ? oldfp : "?", mmx_sweep_plan_fingerprint(plan));
         return false;
     }
-    return manifest_write(plan, out_dir, old, error);
+    return manifest_write(plan, out_dir, old, false, error);
 }
 
 /* ---- trial folders ---- */
@@ -1399,16 +1398,16 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
                     opt->out_dir, oldfp ? oldfp : "?", mmx_sweep_plan_fingerprint(plan));
         ok = false;
     }
-    ok = ok && manifest_write(plan, opt->out_dir, old, error);
+    bool prunes = !opt->no_prune && json_object_get(mmx__sweep_plan_json(plan), "prune");
+    ok = ok && manifest_write(plan, opt->out_dir, old, prunes, error);
 
     g_autoptr(mmx_pruner) pruner = NULL;
-    if (ok)
-        ok = (pruner = mmx_sweep_plan_pruner(plan, error)) != NULL || !json_object_get(
-                 mmx__sweep_plan_json(plan), "prune");
+    if (ok && prunes)
+        ok = (pruner = mmx_sweep_plan_pruner(plan, error)) != NULL;
     coordinator co = {plan, opt, NULL, NULL, NULL, sum, NULL, pruner};
     g_autoptr(json_t) records = NULL;
     if (ok)
-        co.manifest = manifest_new(plan); /* the trial list of this plan, for records */
+        co.manifest = manifest_new(plan, prunes); /* the trial list of this plan, for records */
     ok = ok && (co.res = results_open(opt->out_dir, error)) != NULL;
     ok = ok && (records = mmx_sweep_read_results(opt->out_dir, NULL, error)) != NULL;
     if (ok) {

@@ -225,6 +225,7 @@ typedef struct mmx_sweep_run_options {
     bool extend;           /* with resume: accept a changed sweep spec */
     double timeout;        /* seconds per trial; 0: none */
     FILE *log;             /* progress lines (stderr by default); NULL: quiet */
+    bool no_prune;         /* run every trial to the end even when the sweep prunes */
 } mmx_sweep_run_options;
 
 MMX_API mmx_sweep_run_options mmx_sweep_run_options_default(void);

@@ -17,7 +17,7 @@ static const char *const cmd = "sweep";
 static char *opt_out;
 static int opt_workers = 1;
 static int opt_threads;
-static gboolean opt_dry_run, opt_resume, opt_retry_failed, opt_extend, opt_json;
+static gboolean opt_dry_run, opt_resume, opt_retry_failed, opt_extend, opt_json, opt_no_prune;
 static double opt_timeout;
 static char *opt_executor;
 static char *opt_emit_slurm;
@@ -38,6 +38,8 @@ static GOptionEntry entries[] = {
      "With --resume: run failed trials again too", NULL},
     {"extend", 0, 0, G_OPTION_ARG_NONE, &opt_extend,
      "With --resume: accept a changed sweep spec and run its new trials", NULL},
+    {"no-prune", 0, 0, G_OPTION_ARG_NONE, &opt_no_prune,
+     "Run every trial to its last epoch even if the sweep prunes (the unpruned reference)", NULL},
     {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opt_timeout,
      "Seconds a trial may take before it is stopped and recorded as failed", "SECONDS"},
     {"executor", 0, 0, G_OPTION_ARG_STRING, &opt_executor,
@@ -293,7 +295,8 @@ print_budget(const json_t *b, const json_t *prune)
     }
     int64_t worst = json_integer_value(json_object_get(b, "epochs_worst_case"));
     double expected = json_number_value(json_object_get(b, "epochs_expected"));
-    g_autofree char *rule = json_dumps(prune, JSON_COMPACT | JSON_SORT_KEYS);
+    g_autoptr(json_t) shown = mmx_json_without_docs(prune);
+    g_autofree char *rule = json_dumps(shown, JSON_COMPACT | JSON_SORT_KEYS);
     printf(" without pruning; with %s: %" G_GINT64_FORMAT " worst case (%.0f%%), %.1f expected "
            "(%.0f%%: the mean of 1000 simulated sweeps whose variants keep a random rank at every "
            "epoch)\n",
@@ -354,10 +357,10 @@ mmx_cmd_sweep(int argc, char **argv)
     if (reg == NULL)
         return MMX_EXIT_USAGE;
     mmx_sweep_plan_measure(plan, mmx_graph_measure, reg);
-    g_autoptr(mmx_pruner) pruner = mmx_sweep_plan_pruner(plan, &error);
+    g_autoptr(mmx_pruner) pruner = opt_no_prune ? NULL : mmx_sweep_plan_pruner(plan, &error);
     if (pruner == NULL && error)
         return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "%s", error->message);
-    const json_t *prune = json_object_get(mmx_sweep_json(sweep), "prune");
+    const json_t *prune = pruner ? json_object_get(mmx_sweep_json(sweep), "prune") : NULL;
 
     g_autofree char *out_rel =
         opt_out ? g_strdup(opt_out) : g_build_filename("runs", mmx_sweep_plan_name(plan), NULL);
@@ -403,6 +406,7 @@ mmx_cmd_sweep(int argc, char **argv)
     opt.retry_failed = opt_retry_failed;
     opt.extend = opt_extend;
     opt.timeout = opt_timeout;
+    opt.no_prune = opt_no_prune;
     if (opt_trial >= 0)
         return run_one_trial(plan, &opt);
 
