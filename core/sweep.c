@@ -540,7 +540,7 @@ check_root(reader *r, const json_t *root)
     static const char *const keys[] = {"mmx_sweep", "name",        "doc", "base",   "train",
                                        "seeds",     "grid",        "zip", "random", "ablation",
                                        "variants",  "constraints", "prune",
-                                       NULL};
+                                       "floors",    NULL};
     if (!json_is_object(root)) {
         rerr(r, "", "a sweep spec is a JSON object, got %s", json_kind(root));
         return false;
@@ -583,6 +583,12 @@ check_root(reader *r, const json_t *root)
         check_constraints(r, v);
     if ((v = json_object_get(root, "prune")))
         check_prune(r, v, 0);
+    v = json_object_get(root, "floors");
+    if (v && !json_is_boolean(v))
+        rerr(r, "/floors",
+             "expected true (add the identity and random token mixer floor baselines) or false, "
+             "got %s",
+             json_kind(v));
     return r->count == 0;
 }
 

@@ -480,7 +480,7 @@ static const bad_case bad_cases[] = {
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\",\n \"grd\": {}}",
      "sweep.json:2:9: /grd: unknown key 'grd' in a sweep spec (did you mean 'grid'?); expected "
      "one of: mmx_sweep, name, doc, base, train, seeds, grid, zip, random, ablation, variants, "
-     "constraints, prune"},
+     "constraints, prune, floors"},
     {"{\"mmx_sweep\": 1}", "sweep.json:1:1: /: missing key 'base' (the model spec to vary, "
                            "relative to this file)"},
     {"{\"mmx_sweep\": 1, \"base\": \"nowhere.json\"}", "/base: cannot read the base model spec"},
@@ -555,6 +555,9 @@ static const bad_case bad_cases[] = {
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"doc\": \"caf\xc3\"}",
      "sweep.json:1:50: /: the file is not valid UTF-8"},
     /* prune (base_spec trains 2 epochs) */
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"floors\": \"yes\"}",
+     "/floors: expected true (add the identity and random token mixer floor baselines) or "
+     "false, got a string"},
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": 3}",
      "sweep.json:1:48: /prune: expected an object {\"rule\": \"median\" | \"asha\", \"metric\", "
      "...}, got an integer"},
@@ -1152,6 +1155,96 @@ START_TEST(test_sigint_message)
 }
 END_TEST
 
+/* "floors": the IdentityFormer and RandFormer arms, every token mixer replaced by the
+ * identity or by linear's random_mixing, as arms of the ablation or after the unchanged
+ * spec; the random matrix is seeded and never trained. */
+static const float *
+st_matrix(mmx_safetensors *st, int64_t *n)
+{
+    const mmx_st_tensor *t = mmx_safetensors_find(st, "blocks.0.mixer.key.matrix");
+    ck_assert_ptr_nonnull(t);
+    *n = t->dims[0] * t->dims[1];
+    return t->data;
+}
+
+START_TEST(test_floors)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *zoo = mmx_test_source_path("specs/models/vit.json");
+    g_autofree char *text = g_strdup_printf(
+        "{\"mmx_sweep\": 1, \"base\": \"%s\", \"train\": {\"data\": \"synthetic:128:64\", "
+        "\"epochs\": 1, \"batch\": 64},\n \"ablation\": {\"changes\": {\"gelu\": "
+        "{\"/vars/act\": \"gelu\"}}}, \"floors\": true}",
+        zoo);
+    g_autofree char *path = g_build_filename(dir, "sweep.json", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_sweep) sweep = mmx_sweep_load_data(text, -1, path, &error);
+    ck_assert_msg(sweep != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_sweep_plan) plan = mmx_sweep_plan_new(sweep, &error);
+    ck_assert_int_eq(mmx_sweep_plan_size(plan), 4);
+    const mmx_trial *idf = mmx_sweep_plan_trial(plan, 2), *rf = mmx_sweep_plan_trial(plan, 3);
+    ck_assert_str_eq(idf->variant, "identity-floor");
+    ck_assert_str_eq(rf->variant, "random-floor");
+    g_autofree char *im = json_dumps(json_object_get(json_object_get(json_object_get(
+                                         idf->spec, "defs"), "attention"), "mixer"),
+                                     JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(im, "{\"axis\":\"token\"}");
+    g_autofree char *rm = json_dumps(json_object_get(json_object_get(json_object_get(
+                                         rf->spec, "defs"), "attention"), "mixer"),
+                                     JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(rm, "{\"axis\":\"token\",\"key\":{\"op\":\"random_mixing\"}}");
+    /* The channel mixer (the FFN) is left alone. */
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(
+                         json_object_get(rf->spec, "defs"), "ffn"), "mixer"), "axis")),
+                     "channel");
+    /* The random floor trains with its matrix frozen: the same after 1 and 2 epochs, the
+     * same for the same seed, another for another seed. */
+    g_autoptr(json_t) spec = mmx_sweep_trial_spec_for_file(plan, rf);
+    g_autofree char *sp = g_build_filename(dir, "random.json", NULL);
+    ck_assert_int_eq(json_dump_file(spec, sp, 0), 0);
+    const char *runs[][2] = {{"1", "0"}, {"2", "0"}, {"1", "1"}};
+    mmx_safetensors *st[3];
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *out = g_strdup_printf("%s/run%d", dir, i);
+        ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", sp, "--out", out, "--epochs",
+                                                           runs[i][0], "--seed", runs[i][1],
+                                                           "--quiet", "--threads", "1", NULL},
+                                          NULL, NULL),
+                         0);
+        g_autofree char *f = g_build_filename(out, "final.safetensors", NULL);
+        st[i] = mmx_safetensors_read(f, &error);
+        ck_assert_ptr_nonnull(st[i]);
+    }
+    int64_t n0, n1, n2;
+    const float *m0 = st_matrix(st[0], &n0), *m1 = st_matrix(st[1], &n1),
+                *m2 = st_matrix(st[2], &n2);
+    ck_assert_int_eq(n0, 49 * 49);
+    ck_assert(memcmp(m0, m1, (size_t)n0 * sizeof(float)) == 0);
+    ck_assert(memcmp(m0, m2, (size_t)n0 * sizeof(float)) != 0);
+    const mmx_st_tensor *w0 = mmx_safetensors_find(st[0], "blocks.1.mixer.key.weight"),
+                        *w1 = mmx_safetensors_find(st[1], "blocks.1.mixer.key.weight");
+    ck_assert(memcmp(w0->data, w1->data, 16 * sizeof(float)) != 0); /* the FFN did train */
+    for (int i = 0; i < 3; i++)
+        mmx_safetensors_free(st[i]);
+
+    /* Without an ablation the floors follow the unchanged spec; a spec without a token
+     * mixer makes the floors invalid, with the reason. */
+    write_text(dir, "base.json", run_base);
+    g_autoptr(mmx_sweep) s2 = mmx_sweep_load_data(
+        "{\"mmx_sweep\": 1, \"base\": \"base.json\", \"floors\": true}", -1, path, &error);
+    ck_assert_ptr_nonnull(s2);
+    g_autoptr(mmx_sweep_plan) p2 = mmx_sweep_plan_new(s2, &error);
+    ck_assert_int_eq(mmx_sweep_plan_size(p2), 3);
+    ck_assert_str_eq(mmx_sweep_plan_trial(p2, 0)->variant, "base");
+    ck_assert_int_eq(mmx_sweep_plan_trial(p2, 0)->state, MMX_TRIAL_RUN);
+    const mmx_trial *bad = mmx_sweep_plan_trial(p2, 1);
+    ck_assert_int_eq(bad->state, MMX_TRIAL_INVALID);
+    ck_assert_str_eq(bad->reason, "floor 'identity-floor': the spec has no token mixer to "
+                                  "replace (a mixer with \"axis\": \"token\", in a block, a def "
+                                  "or a \"parallel\" list)");
+}
+END_TEST
+
 /* ---- pruning through the coordinator ---- */
 
 /* 9 variants x 2 seeds, 9 epochs: the stand-in trainer's test_acc at epoch e is fake_acc +
@@ -1652,6 +1745,7 @@ sweep_suite(void)
     tcase_add_test(tc, test_prune_asha);
     tcase_add_test(tc, test_prune_median);
     tcase_add_test(tc, test_kill9_stress_pruned);
+    tcase_add_test(tc, test_floors);
     tcase_add_test(tc, test_mpi_executor);
     tcase_add_test(tc, test_report_and_coordinator_agree);
     suite_add_tcase(s, tc);
