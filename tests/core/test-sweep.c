@@ -656,7 +656,7 @@ START_TEST(test_shipped_sweeps)
     /* specs/sweeps/: every file is a well-formed sweep spec; with the zoo in place they
      * plan without an invalid trial. Before the zoo lands, the only problems allowed are
      * the missing base specs. */
-    const char *names[] = {"ffnification.json", "symmetry.json", "mixers.json"};
+    const char *names[] = {"ffnification.json", "symmetry.json", "mixers.json", "lr-asha.json"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *rel = g_build_filename("specs", "sweeps", names[i], NULL);
         g_autofree char *path = mmx_test_source_path(rel);
