@@ -349,7 +349,7 @@ fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable 
                             g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": epoch %d, %s %.4f: %s",
                                             v->label,
                                             (gint64)json_integer_value(json_object_get(t, "seed")),
-                                            e, r->prune_metric,
+                                            e, r->prune_metric ? r->prune_metric : "metric",
                                             json_number_value(json_array_get(vals, (size_t)e - 1)),
                                             json_string_value(json_object_get(rec, "reason"))));
             break;

@@ -146,6 +146,31 @@ mmx_sweep_plan_pruner(const mmx_sweep_plan *plan, GError **error)
     return mmx_pruner_new(prune, epochs < 0 ? grace + 1 : epochs, error);
 }
 
+int *
+mmx_sweep_plan_units(const mmx_sweep_plan *plan, int *n, int **index)
+{
+    g_autoptr(GHashTable) unit_of = g_hash_table_new(g_str_hash, g_str_equal);
+    int size = mmx_sweep_plan_size(plan), k = 0;
+    int *units = g_new(int, size + 1);
+    if (index)
+        *index = g_new(int, size + 1);
+    for (int i = 0; i < size; i++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+        if (t->state != MMX_TRIAL_RUN)
+            continue;
+        gpointer u;
+        if (!g_hash_table_lookup_extended(unit_of, t->config, NULL, &u)) {
+            u = GINT_TO_POINTER(g_hash_table_size(unit_of));
+            g_hash_table_insert(unit_of, (gpointer)t->config, u);
+        }
+        if (index)
+            (*index)[k] = i;
+        units[k++] = GPOINTER_TO_INT(u);
+    }
+    *n = k;
+    return units;
+}
+
 /* ---- the units (variants) ---- */
 
 typedef struct unit {

@@ -169,6 +169,11 @@ MMX_API int mmx_pruner_epochs(const mmx_pruner *pruner);
 /* The metric compared ("test_acc"), borrowed. */
 MMX_API const char *mmx_pruner_metric(const mmx_pruner *pruner);
 
+/* The unit (variant) of each runnable trial, in plan order: variants numbered from 0 by
+ * their first runnable trial. Newly allocated, *n entries (the runnable trials); with
+ * index (may be NULL) their plan indices. */
+MMX_API int *mmx_sweep_plan_units(const mmx_sweep_plan *plan, int *n, int **index);
+
 /* What is known of one trial: its unit (variants numbered from 0 in plan order), the
  * metric's value at epochs 1..epochs_done (values[0] is epoch 1), and whether it ended
  * (finished every epoch, or failed: a failed trial's values still count). */

@@ -258,27 +258,18 @@ run_one_trial(const mmx_sweep_plan *plan, mmx_sweep_run_options *opt)
 static json_t *
 budget_json(const mmx_sweep_plan *plan, const mmx_pruner *pruner)
 {
-    g_autoptr(GArray) units = g_array_new(FALSE, FALSE, sizeof(int));
-    g_autoptr(GHashTable) unit_of = g_hash_table_new(g_str_hash, g_str_equal);
+    int n = 0;
+    g_autofree int *index = NULL;
+    g_autofree int *units = mmx_sweep_plan_units(plan, &n, &index);
     int64_t full = 0;
-    for (int i = 0; i < mmx_sweep_plan_size(plan); i++) {
-        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
-        if (t->state != MMX_TRIAL_RUN)
-            continue;
-        gpointer u;
-        if (!g_hash_table_lookup_extended(unit_of, t->config, NULL, &u)) {
-            u = GINT_TO_POINTER(g_hash_table_size(unit_of));
-            g_hash_table_insert(unit_of, (gpointer)t->config, u);
-        }
-        int ui = GPOINTER_TO_INT(u);
-        g_array_append_val(units, ui);
+    for (int k = 0; k < n; k++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, index[k]);
         json_t *e = json_object_get(json_object_get(t->spec, "train"), "epochs");
-        full += json_is_integer(e) ? json_integer_value(e) : 10;
+        full += json_is_integer(e) ? json_integer_value(e) : 10; /* the recipe's default */
     }
     if (pruner == NULL)
         return json_pack("{sI}", "epochs_without_pruning", (json_int_t)full);
-    mmx_prune_budget b = mmx_pruner_budget(pruner, (const int *)(void *)units->data,
-                                           (int)units->len, 1000);
+    mmx_prune_budget b = mmx_pruner_budget(pruner, units, n, 1000);
     return json_pack("{sI sI sf si}", "epochs_without_pruning", (json_int_t)b.full,
                      "epochs_worst_case", (json_int_t)b.worst, "epochs_expected", b.expected,
                      "simulated_sweeps", 1000);
@@ -437,7 +428,10 @@ mmx_cmd_sweep(int argc, char **argv)
         return mmx_cli_fail(cmd, usage ? MMX_EXIT_USAGE : MMX_EXIT_FAILURE, "%s", error->message);
     }
     if (opt_json) {
-        mmx_cli_print_json(summary_json(&sum, out));
+        json_t *j = summary_json(&sum, out);
+        if (pruner)
+            json_object_set_new(j, "pruned", json_integer(sum.pruned));
+        mmx_cli_print_json(j);
     } else {
         g_autofree char *pr = pruner ? g_strdup_printf(", %d pruned", sum.pruned) : g_strdup("");
         printf("sweep %s: %d of %d trials finished%s, %d failed, %d not run (invalid, over a "
