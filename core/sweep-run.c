@@ -1055,6 +1055,19 @@ trial_threads(const mmx_sweep_run_options *opt, const mmx_sweep_executor *ex)
     return n < 1 ? 1 : n;
 }
 
+/* Passes a new stop request (Ctrl-C, SIGTERM) on to the running jobs: stop cleanly,
+ * then kill. */
+static void
+pass_stop(const mmx_sweep_run_options *opt, mmx_sweep_executor *ex, int *stopped, int running)
+{
+    if (stop_level <= *stopped)
+        return;
+    *stopped = stop_level;
+    if (*stopped == 1)
+        say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)", running);
+    ex->stop(ex->self, *stopped >= 2);
+}
+
 /* After an I/O error: stops the running jobs and waits for them, leaving the folder
  * resumable. */
 static void
@@ -1101,13 +1114,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
     int running = 0, stopped = 0;
     bool ok = true;
     while (ok && (running > 0 || (!g_queue_is_empty(&pending) && !stop_level))) {
-        if (stop_level > stopped) {
-            stopped = stop_level;
-            if (stopped == 1)
-                say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)",
-                    running);
-            ex->stop(ex->self, stopped >= 2);
-        }
+        pass_stop(opt, ex, &stopped, running);
         while (!stop_level && running < ex->slots && !g_queue_is_empty(&pending)) {
             int i = GPOINTER_TO_INT(g_queue_pop_head(&pending));
             const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
@@ -1304,13 +1311,7 @@ coordinate_pruned(coordinator *co, mmx_sweep_executor *ex, GError **error)
     int running = 0, stopped = 0;
     bool ok = true;
     while (ok) {
-        if (stop_level > stopped) {
-            stopped = stop_level;
-            if (stopped == 1)
-                say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)",
-                    running);
-            ex->stop(ex->self, stopped >= 2);
-        }
+        pass_stop(opt, ex, &stopped, running);
         g_autofree double *storage = NULL;
         g_autofree mmx_prune_trial *in = prune_inputs(co, runs, units, n, retry, &storage);
         mmx_pruner_decide(co->pruner, in, n, d);
