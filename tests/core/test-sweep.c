@@ -1578,6 +1578,26 @@ START_TEST(test_mpi_executor)
     g_autoptr(json_t) recs = records(dir);
     ck_assert_int_eq(count_events(recs, "finished", NULL), 6);
     ck_assert_int_eq(count_events(recs, "started", NULL), 6);
+
+    /* A pruned sweep over the ranks: paused and promoted trials (jobs with --pause-after
+     * and --resume) take the decisions of the local executor. */
+    g_autofree char *pdir = run_dir(asha_sweep);
+    g_autofree char *psweep = g_build_filename(pdir, "sweep.json", NULL);
+    g_autofree char *pout = g_build_filename(pdir, "out", NULL);
+    argv[7] = psweep;
+    argv[9] = pout;
+    g_free(out);
+    g_free(err);
+    ck_assert(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                           &status, &error));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d\n%.1500s\n%.1500s",
+                  status, out, err);
+    ck_assert_contains(out, "2 of 18 trials finished, 16 pruned");
+    g_autofree char *ldir = run_dir(asha_sweep);
+    ck_assert_int_eq(sweep_cli(ldir, NULL, NULL, NULL), 0);
+    g_autoptr(json_t) pr = records(pdir), lr = records(ldir);
+    g_autofree char *a = outcomes(pr), *b = outcomes(lr);
+    ck_assert_str_eq(a, b);
 }
 END_TEST
 
