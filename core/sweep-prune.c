@@ -46,16 +46,6 @@ struct mmx_pruner {
 
 /* ---- the rule's settings ---- */
 
-bool
-mmx__prune_metric_maximized(const char *metric, bool *known)
-{
-    static const char *const up[] = {"test_acc", "val_acc", "train_acc", NULL};
-    static const char *const down[] = {"test_loss", "val_loss", "train_loss", "val_bpb",
-                                       "val_ppl", NULL};
-    *known = g_strv_contains(up, metric) || g_strv_contains(down, metric);
-    return g_strv_contains(up, metric);
-}
-
 mmx_pruner *
 mmx_pruner_new(const json_t *prune, int epochs, GError **error)
 {
@@ -102,13 +92,6 @@ const char *
 mmx_pruner_metric(const mmx_pruner *p)
 {
     return p->metric;
-}
-
-int
-mmx__spec_epochs(const json_t *spec)
-{
-    json_t *e = json_object_get(json_object_get(spec, "train"), "epochs");
-    return json_is_integer(e) ? (int)json_integer_value(e) : MMX__DEFAULT_EPOCHS;
 }
 
 mmx_pruner *
