@@ -468,7 +468,7 @@ simulate(const mmx_pruner *p, const int *units, int n, const double *score)
 mmx_prune_budget
 mmx_pruner_budget(const mmx_pruner *p, const int *units, int n, int samples)
 {
-    mmx_prune_budget b = {(int64_t)n * p->epochs, (int64_t)n * p->epochs, 0};
+    mmx_prune_budget b = {(int64_t)n * p->epochs, (int64_t)n * p->epochs, 0, 0};
     int nunits = 0;
     for (int i = 0; i < n; i++)
         nunits = MAX(nunits, units[i] + 1);
@@ -479,8 +479,14 @@ mmx_pruner_budget(const mmx_pruner *p, const int *units, int n, int samples)
             score[u] = u;
         b.worst = simulate(p, units, n, score);
     }
+    if (samples <= 0) {
+        double work = p->rule == RULE_MEDIAN
+                          ? (double)nunits * nunits * nunits * p->epochs * p->epochs
+                          : (double)nunits * nunits * p->epochs;
+        samples = work > 0 ? (int)CLAMP(2e9 / work, 20, 1000) : 1000;
+    }
+    b.samples = samples;
     double sum = 0;
-    samples = MAX(samples, 1);
     for (int s = 0; s < samples; s++) {
         for (int u = 0; u < nunits; u++) {
             uint32_t r[4];

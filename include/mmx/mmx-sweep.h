@@ -207,11 +207,14 @@ MMX_API void mmx_prune_decision_clear(mmx_prune_decision *d);
 /* The epochs a sweep trains: `full` without pruning (trials x epochs), `worst` the most
  * with pruning whatever the values, `expected` the mean over `samples` simulated sweeps in
  * which every variant draws a random score it keeps at every epoch (uniform, from a fixed
- * seed: the figure is the same every time). units[i] is trial i's unit. */
+ * seed: the figure is the same every time). units[i] is trial i's unit. samples 0: up to
+ * 1000, fewer for large median sweeps (a simulated median sweep costs about variants^3 x
+ * epochs^2 steps), at least 20; the number used is returned. */
 typedef struct mmx_prune_budget {
     int64_t full;
     int64_t worst;
     double expected;
+    int samples;
 } mmx_prune_budget;
 MMX_API mmx_prune_budget mmx_pruner_budget(const mmx_pruner *pruner, const int *units, int n,
                                            int samples);

@@ -269,10 +269,10 @@ budget_json(const mmx_sweep_plan *plan, const mmx_pruner *pruner)
     }
     if (pruner == NULL)
         return json_pack("{sI}", "epochs_without_pruning", (json_int_t)full);
-    mmx_prune_budget b = mmx_pruner_budget(pruner, units, n, 1000);
+    mmx_prune_budget b = mmx_pruner_budget(pruner, units, n, 0);
     return json_pack("{sI sI sf si}", "epochs_without_pruning", (json_int_t)b.full,
                      "epochs_worst_case", (json_int_t)b.worst, "epochs_expected", b.expected,
-                     "simulated_sweeps", 1000);
+                     "simulated_sweeps", b.samples);
 }
 
 static void
@@ -289,10 +289,11 @@ print_budget(const json_t *b, const json_t *prune)
     g_autoptr(json_t) shown = mmx_json_without_docs(prune);
     g_autofree char *rule = json_dumps(shown, JSON_COMPACT | JSON_SORT_KEYS);
     printf(" without pruning; with %s: %" G_GINT64_FORMAT " worst case (%.0f%%), %.1f expected "
-           "(%.0f%%: the mean of 1000 simulated sweeps whose variants keep a random rank at every "
+           "(%.0f%%: the mean of %d simulated sweeps whose variants keep a random rank at every "
            "epoch)\n",
            rule, worst, full ? 100.0 * (double)worst / (double)full : 0, expected,
-           full ? 100.0 * expected / (double)full : 0);
+           full ? 100.0 * expected / (double)full : 0,
+           (int)json_integer_value(json_object_get(b, "simulated_sweeps")));
 }
 
 static json_t *
