@@ -375,9 +375,12 @@ END_TEST
  * no logit at a position < t (the whole graph is causal), and some logit at t. */
 START_TEST(test_lm_zoo_specs_are_causal)
 {
-    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json"};
-    const char *const small[] = {"/vars/dim=16", "/vars/context=12", "/vars/depth=2", NULL};
-    for (int i = 0; i < 2; i++) {
+    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json",
+                           "specs/models/lm/hybrid.json", "specs/models/lm/gmlp.json"};
+    /* The hybrid counts its blocks in attention + masked-mixing pairs. */
+    const char *depth[] = {"/vars/depth=2", "/vars/depth=2", "/vars/pairs=1", "/vars/depth=2"};
+    for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
+        const char *const small[] = {"/vars/dim=16", "/vars/context=12", depth[i], NULL};
         g_autoptr(mmx_registry) reg = mmx_test_registry();
         g_autofree char *path = mmx_test_source_path(specs[i]);
         g_autoptr(GError) error = NULL;
