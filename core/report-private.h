@@ -27,6 +27,7 @@ typedef struct mmx__variant {
     int order;   /* first position in the plan */
     int planned; /* runnable trials (seeds) */
     int finished, failed;
+    int pruned;                /* trials a pruned sweep stopped early */
     char *not_run;             /* why the variant does not run (skipped, invalid), or NULL */
     GArray *seeds;             /* int64: seeds of the finished trials, in seed order */
     GArray *acc, *loss, *imgs; /* double, per finished trial, same order; acc is the
@@ -51,6 +52,12 @@ struct mmx_report {
     mmx__variant *baseline; /* borrowed, may be NULL */
     GPtrArray *failures;    /* "variant seed S: reason" strings */
     int total_failed;
+    /* A pruned sweep: the rule ("asha on test_acc"), the pruned trials ("variant, seed S:
+     * epoch E, test_acc V: reason"), and the epochs trained, with and without pruning. */
+    char *prune, *prune_metric;
+    int64_t prune_epochs;
+    GPtrArray *pruned;
+    int64_t epochs_trained, epochs_full;
 };
 
 /* report-svg.c */

@@ -384,9 +384,33 @@ fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable 
                                             why ? why : "failed"));
             break;
         }
+        case MMX__TRIAL_PRUNED: {
+            v->pruned++;
+            json_t *vals = json_object_get(rec, "values");
+            int e = (int)json_integer_value(json_object_get(rec, "epoch"));
+            g_ptr_array_add(r->pruned,
+                            g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": epoch %d, %s %.4f: %s",
+                                            v->label,
+                                            (gint64)json_integer_value(json_object_get(t, "seed")),
+                                            e, r->prune_metric,
+                                            json_number_value(json_array_get(vals, (size_t)e - 1)),
+                                            json_string_value(json_object_get(rec, "reason"))));
+            break;
+        }
         case MMX__TRIAL_NOT_STARTED:
         case MMX__TRIAL_PENDING:
+        case MMX__TRIAL_PAUSED:
             break;
+        }
+        if (r->prune) {
+            /* Epochs trained: a finished trial's, else what its records say it trained. */
+            const json_t *res = json_object_get(rec, "result");
+            json_t *pv = json_object_get(mmx__results_progress(fold, id), "values");
+            int64_t e = mmx__results_status(fold, id) == MMX__TRIAL_FINISHED
+                            ? json_integer_value(json_object_get(res, "epochs"))
+                            : (int64_t)json_array_size(pv);
+            r->epochs_trained += e;
+            r->epochs_full += r->prune_epochs;
         }
     }
 }
@@ -427,6 +451,15 @@ mmx_report_new(const char *dir, GError **error)
     r->name = g_strdup(name ? name : "sweep");
     r->variants = g_ptr_array_new_with_free_func(variant_free);
     r->failures = g_ptr_array_new_with_free_func(g_free);
+    r->pruned = g_ptr_array_new_with_free_func(g_free);
+    /* A sweep that pruned (not one run with --no-prune) has the trials' epochs. */
+    const json_t *prune = json_object_get(json_object_get(manifest, "sweep"), "prune");
+    if (prune && json_object_get(manifest, "prune_epochs")) {
+        r->prune_metric = g_strdup(json_string_value(json_object_get(prune, "metric")));
+        r->prune = g_strdup_printf("%s on %s", json_string_value(json_object_get(prune, "rule")),
+                                   r->prune_metric);
+        r->prune_epochs = json_integer_value(json_object_get(manifest, "prune_epochs"));
+    }
     /* config -> GArray of finished_trial; the ids in it are borrowed from the manifest. */
     g_autoptr(GHashTable) done =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)g_array_unref);
@@ -444,6 +477,9 @@ mmx_report_free(mmx_report *r)
     g_free(r->name);
     g_ptr_array_unref(r->variants);
     g_ptr_array_unref(r->failures);
+    g_ptr_array_unref(r->pruned);
+    g_free(r->prune);
+    g_free(r->prune_metric);
     g_free(r);
 }
 
@@ -510,9 +546,10 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
         g_autofree char *loss =
             v->finished ? g_strdup_printf("%.4f ± %.4f", v->loss_mean, v->loss_std) : g_strdup("-");
         g_autofree char *ips = v->imgs->len ? g_strdup_printf("%.0f", v->imgs_mean) : g_strdup("-");
-        g_string_append_printf(md, "| %s%s%s | %d/%d | %s | %s | %s | %s | %s | %s | %d |\n",
+        g_autofree char *pr = v->pruned ? g_strdup_printf(", %d pruned", v->pruned) : g_strdup("");
+        g_string_append_printf(md, "| %s%s%s | %d/%d%s | %s | %s | %s | %s | %s | %s | %d |\n",
                                v->baseline ? "**" : "", v->label, v->baseline ? "**" : "",
-                               v->finished, v->planned, acc, loss, d, p, f, ips, v->failed);
+                               v->finished, v->planned, pr, acc, loss, d, p, f, ips, v->failed);
     }
     g_string_append_printf(
         md,
@@ -533,6 +570,21 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
             g_string_append(md, "\n## Not run\n\n");
         header = true;
         g_string_append_printf(md, "- %s: %s\n", v->label, v->not_run);
+    }
+    if (r->prune) {
+        g_string_append_printf(md,
+                               "\n## Pruning\n\n%s: %" G_GINT64_FORMAT " epochs trained of the %"
+                               G_GINT64_FORMAT " the trials would train without pruning (%.0f%%); "
+                               "a pruned trial's figures are those of the epoch it stopped at, "
+                               "outside the means above.\n",
+                               r->prune, r->epochs_trained, r->epochs_full,
+                               r->epochs_full ? 100.0 * (double)r->epochs_trained /
+                                                    (double)r->epochs_full
+                                              : 0.0);
+        if (r->pruned->len)
+            g_string_append_printf(md, "\n### Pruned trials (%u)\n\n", r->pruned->len);
+        for (guint k = 0; k < r->pruned->len; k++)
+            g_string_append_printf(md, "- %s\n", (char *)g_ptr_array_index(r->pruned, k));
     }
     if (r->failures->len) {
         g_string_append_printf(md, "\n## Failed trials (%u)\n\n", r->failures->len);
@@ -640,13 +692,26 @@ mmx_report_to_json(const mmx_report *r)
         json_object_set_new(o, "flops", v->has_flops ? json_real(v->flops) : json_null());
         if (v->not_run)
             json_object_set_new(o, "not_run", json_string(v->not_run));
+        if (r->prune)
+            json_object_set_new(o, "pruned", json_integer(v->pruned));
         json_array_append_new(vs, o);
     }
     json_t *failures = json_array();
     for (guint k = 0; k < r->failures->len; k++)
         json_array_append_new(failures, json_string(g_ptr_array_index(r->failures, k)));
-    return json_pack("{ss ss so so ss}", "name", r->name, "metric", r->metric->result, "variants",
-                     vs, "failures", failures, "ci", "95% two-sided, Student's t, paired by seed");
+    json_t *j = json_pack("{ss ss so so ss}", "name", r->name, "metric", r->metric->result,
+                          "variants", vs, "failures", failures, "ci",
+                          "95% two-sided, Student's t, paired by seed");
+    if (r->prune) {
+        json_t *pruned = json_array();
+        for (guint k = 0; k < r->pruned->len; k++)
+            json_array_append_new(pruned, json_string(g_ptr_array_index(r->pruned, k)));
+        json_object_set_new(j, "pruning",
+                            json_pack("{ss so sI sI}", "rule", r->prune, "pruned", pruned,
+                                      "epochs_trained", (json_int_t)r->epochs_trained,
+                                      "epochs_without_pruning", (json_int_t)r->epochs_full));
+    }
+    return j;
 }
 
 bool

@@ -1011,7 +1011,7 @@ mmx_train_run(const mmx_spec *spec, const mmx_graph *graph, const mmx_train_conf
 
 /* How the steps of a run ended: what result.json says and the error the run returns. */
 typedef struct ending {
-    const char *status; /* "finished", "interrupted", "diverged" or "failed" */
+    const char *status; /* "finished", "interrupted", "paused", "diverged" or "failed" */
     char *reason;       /* owned; NULL when finished */
     int code;           /* the MMX_TRAIN_ERROR code, -1 when finished */
     const char *note;   /* what the error adds before the checkpoint's path, or NULL */
@@ -1061,6 +1061,13 @@ run_epochs(run *r, GError **error)
     mmx_schedule sched = {c->schedule, c->lr, c->min_lr,
                           (int64_t)(c->warmup * (double)r->steps_per_epoch), r->total_steps};
     while (r->epoch < c->epochs) {
+        if (opts && opts->pause_after_epochs > 0 && r->epoch >= opts->pause_after_epochs &&
+            r->batch_in_epoch == 0)
+            return (ending){"paused",
+                            g_strdup_printf("paused at the end of epoch %" G_GINT64_FORMAT
+                                            " of %" G_GINT64_FORMAT,
+                                            r->epoch, c->epochs),
+                            MMX_TRAIN_ERROR_INTERRUPTED, "; checkpoint saved in "};
         uint64_t order_key = mmx_rng_key(c->seed, 0x5eed0001, (uint64_t)r->epoch);
         if (r->corpus == NULL)
             mmx_permutation(n, order_key, perm);

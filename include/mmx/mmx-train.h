@@ -80,6 +80,10 @@ typedef struct mmx_train_options {
     mmx_progress progress;
     int64_t stop_after_steps; /* > 0: stop (as if interrupted) after this many steps (tests) */
     const mmx_train_comm *comm; /* NULL (or size 1): one process */
+    /* > 0: pause at the end of this epoch (when it is before the last): the checkpoint is
+     * saved, result.json says "paused", and the call returns MMX_TRAIN_ERROR_INTERRUPTED;
+     * resume_dir continues exactly where it stopped (the sweep's pruners promote trials so) */
+    int64_t pause_after_epochs;
 } mmx_train_options;
 
 /* Trains spec (with its graph) per c. Returns false with the reason; result (may be

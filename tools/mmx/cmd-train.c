@@ -123,7 +123,7 @@ load_trained(const char *cmd, const char *path, const char *weights, common *c,
 /* What `mmx train` was asked. */
 typedef struct train_args {
     common c;
-    int epochs, batch, seed;
+    int epochs, batch, seed, pause_after;
     double lr, wd;
     char *out, *resume, *executor;
     gboolean quiet, json;
@@ -158,6 +158,7 @@ mmx_cmd_train(int argc, char **argv)
         {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &t.c.sets, "Override a spec value by JSON Pointer (repeatable)", "/PTR=VALUE"},
         {"out", 0, 0, G_OPTION_ARG_FILENAME, &t.out, "Output directory (default runs/NAME-TIME)", "DIR"},
         {"resume", 0, 0, G_OPTION_ARG_FILENAME, &t.resume, "Continue the run in DIR from its checkpoint", "DIR"},
+        {"pause-after", 0, 0, G_OPTION_ARG_INT, &t.pause_after, "Stop at the end of epoch N with a checkpoint (result.json: paused); --resume continues", "N"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &t.quiet, "No progress output", NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &t.json, "Print result.json on stdout at the end", NULL},
         {"executor", 0, 0, G_OPTION_ARG_STRING, &t.executor,
@@ -169,12 +170,14 @@ mmx_cmd_train(int argc, char **argv)
     int code;
     if (!mmx_cli_parse(mmx_command_find("train"), entries,
                        "Writes config.json, metrics.jsonl, result.json and checkpoints into the "
-                       "output directory. Exit status: 0 finished, 1 diverged, interrupted or "
+                       "output directory. Exit status: 0 finished, 1 diverged, interrupted, paused or "
                        "failed (result.json says which), 2 invalid spec, data or options.",
                        &argc, &argv, &code))
         return code;
     if (argc > 2 || (argc < 2 && t.resume == NULL))
         return mmx_cli_fail("train", MMX_EXIT_USAGE, "expected one SPEC (or --resume DIR)");
+    if (t.pause_after < 0)
+        return mmx_cli_fail("train", MMX_EXIT_USAGE, "--pause-after must be a positive epoch");
     t.spec_path = argc >= 2 ? argv[1] : NULL;
     bool mpi = t.executor && strcmp(t.executor, "mpi") == 0;
     if (t.executor && !mpi && strcmp(t.executor, "local") != 0)
@@ -275,6 +278,7 @@ train(train_args *t, const mmx_train_comm *comm, bool *together)
         .resume_dir = resume,
         .progress = quiet ? MMX_PROGRESS_QUIET : isatty(2) ? MMX_PROGRESS_BAR : MMX_PROGRESS_LINES,
         .comm = comm,
+        .pause_after_epochs = t->pause_after,
     };
     const char *stop = g_getenv("MMX_STOP_AFTER_STEPS"); /* tests: a deterministic "kill" */
     if (stop && *stop)
