@@ -9,6 +9,8 @@
  * Checkpoints (checkpoint.safetensors) are written at the end of every epoch and when a
  * stop is requested; they carry the parameters, buffers, optimizer state and, in the
  * metadata, where in the epoch the run stands and the partial train loss of that epoch.
+ * With train.checkpoint_every k, the weights alone are also kept as epoch-<e>.safetensors
+ * after every k-th epoch; saving reads the state and changes no number of the run.
  * A diverged run keeps its last good checkpoint: the bad state is never saved.
  */
 #include "mmx-private.h"
@@ -78,6 +80,7 @@ mmx_train_config_from_json(json_t *train, mmx_train_config *c, GError **error)
     c->augment.flip = json_is_true(json_object_get(aug, "flip"));
     c->val_split = num(t, "val_split", c->lm ? 0.1 : 0.0);
     c->seed = (uint64_t)num(t, "seed", 0);
+    c->checkpoint_every = (int64_t)num(t, "checkpoint_every", 0);
     const char *bad = NULL;
     if (c->epochs < 1 || c->epochs > 100000)
         bad = "epochs must be 1..100000";
@@ -95,6 +98,8 @@ mmx_train_config_from_json(json_t *train, mmx_train_config *c, GError **error)
         bad = "context must be 1..65536 and windows positive";
     else if (c->augment.crop_padding < 0 || c->augment.crop_padding > 64)
         bad = "augment.crop must be 0..64 pixels";
+    else if (c->checkpoint_every < 0 || c->checkpoint_every > 100000)
+        bad = "checkpoint_every must be 0..100000 epochs";
     if (bad) {
         g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_INVALID, "train settings: %s", bad);
         mmx_train_config_clear(c);
@@ -127,6 +132,10 @@ mmx_train_config_to_json(const mmx_train_config *c)
         json_object_update_new(o, json_pack("{s:s, s:I, s:I}", "task", "lm", "context",
                                             (json_int_t)c->context, "windows",
                                             (json_int_t)c->windows));
+    /* Only when on: the recipe of a run without epoch snapshots stays as it was (and so do
+     * its checkpoints' bytes). It changes no number of the run. */
+    if (c->checkpoint_every > 0)
+        json_object_set_new(o, "checkpoint_every", json_integer((json_int_t)c->checkpoint_every));
     return o;
 }
 
@@ -429,6 +438,21 @@ save_checkpoint(run *r, GError **error)
     return ok;
 }
 
+/* epoch-<e>.safetensors: the weights (no optimizer state) at the end of epoch e, with the
+ * checkpoint's metadata, for mmx analyze's series over training. */
+static bool
+save_snapshot(run *r, GError **error)
+{
+    g_autofree char *name = g_strdup_printf("epoch-%" G_GINT64_FORMAT ".safetensors", r->epoch);
+    g_autofree char *path = out_path(r, name);
+    if (path == NULL)
+        return true;
+    json_t *meta = checkpoint_meta(r);
+    bool ok = mmx_model_save(r->model, path, NULL, meta, error);
+    json_decref(meta);
+    return ok;
+}
+
 static int64_t
 meta_int(json_t *meta, const char *key)
 {
@@ -711,6 +735,10 @@ finish_epoch(run *r, double epoch_seconds, GError **error)
     }
     r->epoch_loss_sum = 0;
     r->epoch_correct = r->epoch_seen = 0;
+    /* The epoch's snapshot before the checkpoint that says the epoch is done: a kill
+     * between the two redoes the epoch on resume and writes the snapshot again. */
+    if (r->c->checkpoint_every > 0 && r->epoch % r->c->checkpoint_every == 0 && !save_snapshot(r, error))
+        return false;
     return save_checkpoint(r, error);
 }
 
@@ -727,26 +755,38 @@ write_result(run *r, const char *status, const char *reason, json_t **result, GE
     return ok;
 }
 
+/* The length of the name of a file a run writes that entry starts with (config.json, ...,
+ * epoch-<e>.safetensors), 0 when none. */
+static size_t
+run_file_prefix(const char *entry)
+{
+    static const char *const names[] = {"config.json", "metrics.jsonl", "result.json",
+                                        "checkpoint.safetensors", "final.safetensors"};
+    for (unsigned i = 0; i < G_N_ELEMENTS(names); i++)
+        if (g_str_has_prefix(entry, names[i]))
+            return strlen(names[i]);
+    size_t digits = g_str_has_prefix(entry, "epoch-") ? strspn(entry + 6, "0123456789") : 0;
+    if (digits > 0 && g_str_has_prefix(entry + 6 + digits, ".safetensors"))
+        return 6 + digits + strlen(".safetensors");
+    return 0;
+}
+
 /* A run killed with SIGKILL in the middle of an atomic write leaves its temporary file
  * (NAME.tmp.PID, as large as a checkpoint) behind; the next run in the directory removes
  * those of the files a run writes. One run writes into a directory at a time. */
 static void
 remove_stale_temporaries(const char *dir)
 {
-    static const char *const names[] = {"config.json", "metrics.jsonl", "result.json",
-                                        "checkpoint.safetensors", "final.safetensors"};
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
     const char *entry;
     while (d && (entry = g_dir_read_name(d)) != NULL) {
-        for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
-            size_t n = strlen(names[i]);
-            const char *tail = entry + n;
-            if (strncmp(entry, names[i], n) != 0 || strncmp(tail, ".tmp.", 5) != 0 ||
-                tail[5] == '\0' || strspn(tail + 5, "0123456789") != strlen(tail + 5))
-                continue;
-            g_autofree char *path = g_build_filename(dir, entry, NULL);
-            unlink(path);
-        }
+        size_t n = run_file_prefix(entry);
+        const char *tail = entry + n;
+        if (n == 0 || strncmp(tail, ".tmp.", 5) != 0 || tail[5] == '\0' ||
+            strspn(tail + 5, "0123456789") != strlen(tail + 5))
+            continue;
+        g_autofree char *path = g_build_filename(dir, entry, NULL);
+        unlink(path);
     }
 }
 

@@ -40,6 +40,9 @@ typedef struct mmx_train_config {
      * as many windows as the training split holds contexts). */
     bool lm;
     int64_t context, windows;
+    /* > 0: also save the weights as epoch-<e>.safetensors in the run's folder after every
+     * epoch e that is a multiple of it (for mmx analyze's series over training); 0: off. */
+    int64_t checkpoint_every;
 } mmx_train_config;
 
 /* Fills c from a spec's train object (NULL or {} gives every default). The object is
