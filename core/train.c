@@ -541,7 +541,8 @@ resume(run *r, GError **error)
     r->last_eval_acc = meta_double(meta, "last_eval_acc");
     r->wall_offset = meta_double(meta, "wall_seconds");
     json_decref(meta);
-    return truncate_metrics(r, error);
+    /* Only rank 0 writes the run's files (every rank reads the checkpoint). */
+    return r->rank != 0 || truncate_metrics(r, error);
 }
 
 static json_t *
