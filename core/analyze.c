@@ -7,8 +7,7 @@
  * for each candidate xmin the continuous maximum-likelihood alpha, and the xmin whose
  * tail is closest to its fit in Kolmogorov-Smirnov distance.
  */
-#include <mmx/mmx.h>
-#include <mmx/mmx-analyze.h>
+#include "analyze-private.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,6 +16,17 @@
 // clang-format off
 G_DEFINE_QUARK(mmx-analyze-error-quark, mmx_analyze_error)
 // clang-format on
+
+bool
+mmx__analyze_refuse(GError **error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT, msg);
+    return false;
+}
 
 /* The widest Gram matrix the Jacobi solver takes (its memory is n^2 doubles). */
 #define GRAM_MAX 4096
@@ -230,8 +240,9 @@ mmx_analyze_power_law(const double *x, int64_t n, mmx_power_law *fit, GError **e
 /* The 2-D matrix a linear node computes with, [out, in] as it is applied: the stored
  * weight, transposed when the node's "transpose" attribute says it is stored [in, out].
  * A new array, or NULL when the node has no 2-D weight. */
-static float *
-effective_weight(mmx_model *model, const mmx_graph_node *node, int64_t *out, int64_t *in, int *param)
+float *
+mmx__analyze_weight(mmx_model *model, const mmx_graph_node *node, int64_t *out, int64_t *in,
+                    int *param)
 {
     const mmx_graph *g = mmx_model_graph(model);
     int p = node->params[0];
@@ -257,8 +268,8 @@ effective_weight(mmx_model *model, const mmx_graph_node *node, int64_t *out, int
     return e;
 }
 
-static const char *
-node_axis(const mmx_graph_node *node)
+const char *
+mmx__analyze_axis(const mmx_graph_node *node)
 {
     int ai = mmx_op_attr_index(node->op, "axis");
     const char *axis = ai >= 0 ? mmx_op_instance_node(node->inst)->attrs[ai].s : NULL;
@@ -304,11 +315,11 @@ analyze_mixer(mmx_model *model, const mmx_graph_node *key, const mmx_graph_node 
 {
     int64_t kh, kn, vn, vh;
     int kp, vp;
-    g_autofree float *k = effective_weight(model, key, &kh, &kn, &kp);
-    g_autofree float *v = effective_weight(model, value, &vn, &vh, &vp);
+    g_autofree float *k = mmx__analyze_weight(model, key, &kh, &kn, &kp);
+    g_autofree float *v = mmx__analyze_weight(model, value, &vn, &vh, &vp);
     if (k == NULL || v == NULL)
         return true; /* not a matrix mixer (a conv, an attention): nothing to say here */
-    const char *axis = node_axis(key);
+    const char *axis = mmx__analyze_axis(key);
     bool tied = kp == vp;
     json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:b}", "mixer", mixer, "axis", axis, "key",
                             mmx_graph_get_param(mmx_model_graph(model), kp)->name, "value",
@@ -350,16 +361,10 @@ analyze_mixer(mmx_model *model, const mmx_graph_node *key, const mmx_graph_node 
 }
 
 json_t *
-mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error)
+mmx_analyze_model(mmx_model *model, const char *what, GError **error)
 {
-    g_return_val_if_fail(model != NULL && path != NULL, NULL);
-    json_t *meta = NULL;
-    if (!mmx_model_load(model, path, NULL, &meta, error))
-        return NULL;
-    const char *spec_name = json_string_value(json_object_get(meta, "spec_name"));
-    g_autoptr(json_t) doc = json_pack("{s:s, s:s?, s:[], s:[]}", "weights", path, "spec_name",
-                                      spec_name, "symmetry", "spectra");
-    json_decref(meta);
+    g_return_val_if_fail(model != NULL && what != NULL, NULL);
+    g_autoptr(json_t) doc = json_pack("{s:[], s:[]}", "symmetry", "spectra");
     json_t *sym = json_object_get(doc, "symmetry"), *spectra = json_object_get(doc, "spectra");
     const mmx_graph *g = mmx_model_graph(model);
     double sum = 0;
@@ -387,9 +392,28 @@ mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error)
     }
     if (json_array_size(sym) == 0) {
         g_set_error(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT,
-                    "%s: the model has no mixer with a key and a value matrix to analyze", path);
+                    "%s: the model has no mixer with a key and a value matrix to analyze", what);
         return NULL;
     }
     json_object_set_new(doc, "mean_cosine", n_cos ? json_real(sum / n_cos) : json_null());
     return g_steal_pointer(&doc);
+}
+
+json_t *
+mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error)
+{
+    g_return_val_if_fail(model != NULL && path != NULL, NULL);
+    json_t *meta = NULL;
+    if (!mmx_model_load(model, path, NULL, &meta, error))
+        return NULL;
+    const char *spec_name = json_string_value(json_object_get(meta, "spec_name"));
+    g_autoptr(json_t) head = json_pack("{s:s, s:s?}", "weights", path, "spec_name", spec_name);
+    json_decref(meta);
+    json_t *doc = mmx_analyze_model(model, path, error);
+    if (doc == NULL)
+        return NULL;
+    /* The weights and spec name first, as the document always listed them. */
+    json_object_update(head, doc);
+    json_decref(doc);
+    return g_steal_pointer(&head);
 }

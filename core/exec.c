@@ -483,7 +483,8 @@ value_bytes(const mmx_graph *g, int v, int64_t batch, size_t *out)
 }
 
 static bool
-make_plan(const mmx_graph *g, int64_t batch, bool training, const mmx__fuse_plan *fp, plan *p)
+make_plan(const mmx_graph *g, int64_t batch, bool training, bool keep, const mmx__fuse_plan *fp,
+          plan *p)
 {
     memset(p, 0, sizeof *p);
     int n = mmx_graph_n_nodes(g), nv = mmx_graph_n_values(g);
@@ -538,7 +539,7 @@ make_plan(const mmx_graph *g, int64_t batch, bool training, const mmx__fuse_plan
         if (training)
             end = prod >= 0 ? 2 * n - 1 - prod : (min_c[v] < n ? 2 * n - 1 - min_c[v] : start);
         else
-            end = v == out ? last : (max_c[v] >= 0 ? max_c[v] : start);
+            end = v == out || keep ? last : (max_c[v] >= 0 ? max_c[v] : start);
         if (v == out && end < last && !training)
             end = last;
         p->act[v] = add_buf(p, bytes, start, end);
@@ -570,7 +571,7 @@ mmx_exec_estimate(const mmx_graph *g, int64_t batch, bool training)
 {
     g_autoptr(mmx__fuse_plan) fp = mmx__fuse_plan_new(g, training, mmx_fusion_default());
     plan p;
-    bool ok = make_plan(g, batch, training, fp, &p);
+    bool ok = make_plan(g, batch, training, false, fp, &p);
     size_t total = ok ? p.total : 0;
     plan_clear(&p);
     return total;
@@ -620,14 +621,36 @@ mmx_exec_new(mmx_model *m, int64_t batch, bool training, GError **error)
     return mmx_exec_new_full(m, batch, training, mmx_fusion_default(), error);
 }
 
+static mmx_exec *exec_new(mmx_model *m, int64_t batch, bool training, bool fuse, bool keep,
+                          GError **error);
+
 mmx_exec *
 mmx_exec_new_full(mmx_model *m, int64_t batch, bool training, bool fuse, GError **error)
+{
+    return exec_new(m, batch, training, fuse, false, error);
+}
+
+mmx_exec *
+mmx__exec_new_keeping(mmx_model *m, int64_t batch, GError **error)
+{
+    return exec_new(m, batch, false, false, true, error);
+}
+
+const float *
+mmx__exec_value(const mmx_exec *ex, int value)
+{
+    g_return_val_if_fail(ex != NULL && value >= 0 && value < mmx_graph_n_values(ex->g), NULL);
+    return ex->act[value];
+}
+
+static mmx_exec *
+exec_new(mmx_model *m, int64_t batch, bool training, bool fuse, bool keep, GError **error)
 {
     g_return_val_if_fail(m != NULL && batch > 0, NULL);
     const mmx_graph *g = m->g;
     g_autoptr(mmx__fuse_plan) fp = mmx__fuse_plan_new(g, training, fuse);
     plan p;
-    if (!make_plan(g, batch, training, fp, &p)) {
+    if (!make_plan(g, batch, training, keep, fp, &p)) {
         plan_clear(&p);
         g_set_error(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_MEMORY,
                     "the activations of this model at batch %" G_GINT64_FORMAT

@@ -44,6 +44,13 @@ void mmx__profile_fused(const mmx_graph_node *node, const char *what, int64_t ba
 /* The fusions an executor planned ("2 bias+activation, ..."), listed in the table's head. */
 void mmx__profile_fusions(bool training, const char *summary);
 
+/* An inference executor without fusion whose plan keeps every value to the end of the
+ * forward, so that mmx__exec_value reads any node's output of the last forward (exec.c;
+ * analyze-energy.c reads the states between blocks). The same floats as any executor. */
+mmx_exec *mmx__exec_new_keeping(mmx_model *model, int64_t batch, GError **error);
+/* The buffer of graph value `value` ([batch, shape] floats), borrowed. */
+const float *mmx__exec_value(const mmx_exec *ex, int value);
+
 /* Levenshtein distance, bounded (op.c, with mmx_suggest). */
 int mmx__edit_distance(const char *a, const char *b);
 

@@ -599,6 +599,7 @@ static const tkey train_keys[] = {
     {"task", T_CHOICE, 0, 0, false, false, tasks},
     {"context", T_INT, 1, 65536, false, false, NULL},
     {"windows", T_INT, 1, 1e9, false, false, NULL},
+    {"checkpoint_every", T_INT, 0, 100000, false, false, NULL},
 };
 
 static void

@@ -1026,12 +1026,15 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, json_t *values, GError **e
             json_number_value(json_array_get(vals, e - 1)));
         break;
     }
-    case MMX_SWEEP_OUTCOME_FINISHED:
+    case MMX_SWEEP_OUTCOME_FINISHED: {
         co->sum->finished++;
-        say(co->opt, "[%d/%d] finished %s (%s, seed %" G_GINT64_FORMAT "): test_acc %.4f, %.1f s",
-            done, co->sum->planned, t->id, t->variant, t->seed,
-            json_number_value(json_object_get(o->result, "test_acc")), o->seconds);
+        /* A language model's figure is its validation bits per byte. */
+        const char *key = json_object_get(o->result, "val_bpb") ? "val_bpb" : "test_acc";
+        say(co->opt, "[%d/%d] finished %s (%s, seed %" G_GINT64_FORMAT "): %s %.4f, %.1f s",
+            done, co->sum->planned, t->id, t->variant, t->seed, key,
+            json_number_value(json_object_get(o->result, key)), o->seconds);
         break;
+    }
     case MMX_SWEEP_OUTCOME_FAILED:
         co->sum->failed++;
         say(co->opt, "[%d/%d] FAILED %s (%s, seed %" G_GINT64_FORMAT "): %s", done,

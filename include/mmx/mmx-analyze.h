@@ -17,6 +17,7 @@
 #ifndef MMX_ANALYZE_H
 #define MMX_ANALYZE_H
 
+#include <mmx/mmx-data.h>
 #include <mmx/mmx-exec.h>
 
 G_BEGIN_DECLS
@@ -79,6 +80,67 @@ MMX_API bool mmx_analyze_power_law(const double *x, int64_t n, mmx_power_law *fi
  * a missing parameter or a shape that differs, named), or MMX_ANALYZE_ERROR_INPUT when
  * the graph has no mixer. */
 MMX_API json_t *mmx_analyze_checkpoint(mmx_model *model, const char *path, GError **error);
+
+/* The same analysis of the weights model holds now (no file read): {"symmetry",
+ * "spectra", "mean_cosine"}. what names the weights in the error of a graph without a
+ * mixer. */
+MMX_API json_t *mmx_analyze_model(mmx_model *model, const char *what, GError **error);
+
+/* ---- runs and sweeps (core/analyze-run.c) ---- */
+
+/* A run folder as mmx train writes it: the spec from its config.json, then the weights
+ * at initialization (epoch 0: the run's seed gives them again, exactly), every
+ * epoch-<e>.safetensors (train.checkpoint_every) in epoch order, and final.safetensors
+ * when its epoch is not one of those. A new document {"run", "spec_name", "checkpoints":
+ * [{"epoch", "weights" (null at initialization), "final", "symmetry", "spectra",
+ * "mean_cosine"}...], "series": [{"mixer", "axis", "tied", "epoch": [...], "cosine":
+ * [...], "coupling_symmetric": [...]}...]} (a series per mixer, one value per
+ * checkpoint). MMX_ANALYZE_ERROR_INPUT naming the file when config.json is missing or has
+ * no spec, or when the folder holds no weights; a checkpoint that does not fit the spec
+ * gives the loader's error, which names it. */
+MMX_API json_t *mmx_analyze_run(mmx_registry *reg, const char *dir, GError **error);
+
+/* The spec of a run folder (its config.json's resolved copy, loaded with reg) and, in
+ * *seed, the run's seed. MMX_ANALYZE_ERROR_INPUT naming the file when config.json is
+ * missing or has no spec; the spec reader's error when the spec does not load. */
+MMX_API mmx_spec *mmx_analyze_run_spec(mmx_registry *reg, const char *dir, uint64_t *seed,
+                                       GError **error);
+
+/* A sweep folder (sweep.json, trials/<id>/): each planned trial's run folder, in plan
+ * order. {"sweep", "trials": [{"trial", "variant", "seed", "analysis": a run document}],
+ * "skipped": [{"trial", "reason"}]} (trials without weights yet, or failed to analyze).
+ * MMX_ANALYZE_ERROR_INPUT when sweep.json cannot be read or no trial has weights. */
+MMX_API json_t *mmx_analyze_sweep(mmx_registry *reg, const char *dir, GError **error);
+
+/* The Hopfield energy of the tied parallel blocks of model (core/analyze-energy.c): each
+ * block x' = x + y(LN(x)) whose mixers are tied, key - activation - value along tokens or
+ * channels (hopfield-parallel.json), has the energy
+ *     E(z) = |z|^2 / 2 - sum_mixers [ sum L(W z + b) + c . z ],   L' = act (gelu, relu,
+ *     identity, sigmoid), L(0) = 0,
+ * whose gradient is z - y(z). For the first `limit` images of ds (all when limit <= 0),
+ * normalized with stats, E is evaluated with the block's weights and layer norm at
+ * LN(x) and at LN(x'). A new document {"data", "inputs", "blocks": [{"block", "mixers",
+ * "mean_energy_in", "mean_energy_out", "decreased" (the fraction of inputs whose energy
+ * the block's update lowered)}]}. MMX_ANALYZE_ERROR_INPUT when the model has no such block
+ * or a block's mixer is untied, has more than key, activation and value, or an
+ * activation without a closed-form Lagrangian (the message names the mixer). */
+MMX_API json_t *mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds,
+                                   const mmx_norm_stats *stats, int64_t limit, GError **error);
+
+/* The readable form of any of the three documents (checkpoint, run, sweep): per mixer,
+ * the cosine, the coupling's symmetric / antisymmetric split; per matrix, the effective
+ * and stable rank and the power-law exponent with its KS distance and tail size; for a run,
+ * the symmetry series over its checkpoints; and the energy table when the document has an
+ * "energy" member (mmx_analyze_energy's). Newly allocated. */
+MMX_API char *mmx_analyze_text(json_t *doc);
+
+/* SVG plots of any of the three documents into dir (created): spectra.svg (the singular
+ * values of every matrix of a checkpoint, normalized by the largest, against their rank;
+ * of a run: its last checkpoint), symmetry.svg (a run: cosine(V, K^T) per mixer over the
+ * epochs; a sweep: the mean cosine per trial), and for a sweep spectra-<trial>.svg. *files
+ * (may be NULL) gets the paths written (a new array of strings). */
+MMX_API bool mmx_analyze_write_svg(json_t *doc, const char *dir, GPtrArray **files,
+                                   GError **error);
 
 G_END_DECLS
 

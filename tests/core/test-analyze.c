@@ -292,6 +292,321 @@ START_TEST(test_refused_checkpoints)
 }
 END_TEST
 
+/* ---- run and sweep folders ---- */
+
+/* Every mixer's value weight of the test mlp-mixer set to sign * its key weight transposed. */
+static void
+set_value_to_key_transpose(mmx_model *model, const mmx_graph *g, float sign)
+{
+    for (int b = 0; b < 4; b++) {
+        g_autofree char *kn = g_strdup_printf("blocks.%d.mixer.key.weight", b);
+        g_autofree char *vn = g_strdup_printf("blocks.%d.mixer.value.weight", b);
+        int kp = mmx_graph_find_param(g, kn), vp = mmx_graph_find_param(g, vn);
+        ck_assert(kp >= 0 && vp >= 0);
+        const mmx_shape *ks = &mmx_graph_get_param(g, kp)->info.shape;
+        int64_t h = ks->dim[0], n = ks->dim[1];
+        const float *k = mmx_model_param(model, kp);
+        float *v = mmx_model_param(model, vp);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < h; j++)
+                v[i * h + j] = sign * k[j * n + i];
+    }
+}
+
+static void
+save_at_epoch(mmx_model *model, const char *dir, const char *name, const char *epoch)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(json_t) meta = json_pack("{s:s, s:s}", "epoch", epoch, "spec_name", "mlp-mixer");
+    g_autoptr(GError) error = NULL;
+    ck_assert_msg(mmx_model_save(model, path, NULL, meta, &error), "%s", error ? error->message : "");
+}
+
+/* A run folder whose answers are known: config.json (the resolved spec, seed 5), epoch 1
+ * with V = K^T (cosine 1), final weights of epoch 2 with V = -K^T (cosine -1; the
+ * coupling -K^T K is still symmetric). */
+static void
+make_run(mmx_test_model *m, const char *dir)
+{
+    mmx_test_model_load(m, "specs/mlp-mixer.json");
+    g_autoptr(json_t) cfg = json_pack("{s:O, s:i}", "spec", mmx_spec_resolved(m->spec), "seed", 5);
+    g_autofree char *cp = g_build_filename(dir, "config.json", NULL);
+    ck_assert(mmx_json_write_atomic(cp, cfg, NULL));
+    g_autoptr(mmx_model) model = mmx_model_new(m->graph, 5, NULL);
+    set_value_to_key_transpose(model, m->graph, 1.0f);
+    save_at_epoch(model, dir, "epoch-1.safetensors", "1");
+    set_value_to_key_transpose(model, m->graph, -1.0f);
+    save_at_epoch(model, dir, "final.safetensors", "2");
+}
+
+START_TEST(test_run_series)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    mmx_test_model m = {0};
+    make_run(&m, dir);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) doc = mmx_analyze_run(m.reg, dir, &error);
+    ck_assert_msg(doc != NULL, "%s", error ? error->message : "");
+    json_t *cks = json_object_get(doc, "checkpoints");
+    ck_assert_int_eq(json_array_size(cks), 3);
+    /* Epoch 0 is the initialization of seed 5: what a model built with that seed holds. */
+    g_autoptr(mmx_model) init = mmx_model_new(m.graph, 5, NULL);
+    g_autoptr(json_t) want = mmx_analyze_model(init, "init", &error);
+    json_t *c0 = json_array_get(cks, 0);
+    ck_assert(json_is_null(json_object_get(c0, "weights")));
+    ck_assert(json_equal(json_object_get(c0, "symmetry"), json_object_get(want, "symmetry")));
+    ck_assert(json_is_false(json_object_get(c0, "final")));
+    ck_assert(json_is_true(json_object_get(json_array_get(cks, 2), "final")));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(cks, 2), "epoch")), 2);
+    json_t *series = json_object_get(doc, "series");
+    ck_assert_int_eq(json_array_size(series), 4);
+    size_t i;
+    json_t *ser;
+    json_array_foreach (series, i, ser) {
+        json_t *cos = json_object_get(ser, "cosine"), *sym = json_object_get(ser, "coupling_symmetric");
+        ck_assert_int_eq(json_array_size(cos), 3);
+        ck_assert_msg(fabs(json_real_value(json_array_get(cos, 0))) < 0.5, "init cosine");
+        ck_assert_double_eq_tol(json_real_value(json_array_get(cos, 1)), 1.0, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_array_get(cos, 2)), -1.0, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_array_get(sym, 1)), 1.0, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_array_get(sym, 2)), 1.0, 1e-12);
+        ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(ser, "epoch"), 1)), 1);
+    }
+    /* The table says the same; the plots are SVG documents. */
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "blocks.0.mixer           token       ");
+    ck_assert_contains(text, "1.000/1.000    -1.000/1.000");
+    ck_assert_contains(text, "epoch 2*");
+    g_autofree char *plots = g_build_filename(dir, "plots", NULL);
+    g_autoptr(GPtrArray) files = NULL;
+    ck_assert_msg(mmx_analyze_write_svg(doc, plots, &files, &error), "%s", error ? error->message : "");
+    ck_assert_int_eq(files->len, 2);
+    g_autofree char *svg = NULL;
+    ck_assert(g_file_get_contents(g_ptr_array_index(files, 1), &svg, NULL, NULL));
+    ck_assert_contains((const char *)g_ptr_array_index(files, 1), "symmetry.svg");
+    ck_assert_contains(svg, "<svg ");
+    ck_assert_contains(svg, "blocks.3.mixer (channel)");
+    /* A snapshot of the final epoch stands for the final weights: no fourth entry. */
+    g_autofree char *fin = g_build_filename(dir, "final.safetensors", NULL);
+    g_autofree char *e2 = g_build_filename(dir, "epoch-2.safetensors", NULL);
+    g_autofree char *bytes = NULL;
+    gsize len;
+    ck_assert(g_file_get_contents(fin, &bytes, &len, NULL) && g_file_set_contents(e2, bytes, (gssize)len, NULL));
+    g_autoptr(json_t) again = mmx_analyze_run(m.reg, dir, &error);
+    ck_assert_msg(again != NULL, "%s", error ? error->message : "");
+    json_t *last = json_array_get(json_object_get(again, "checkpoints"), 2);
+    ck_assert_int_eq(json_array_size(json_object_get(again, "checkpoints")), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(last, "weights")), e2);
+    ck_assert(json_is_true(json_object_get(last, "final")));
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+START_TEST(test_run_refusals)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autoptr(mmx_registry) reg = mmx_test_registry();
+    g_autoptr(GError) error = NULL;
+    /* Not a run folder. */
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert(g_error_matches(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT));
+    ck_assert_contains(error->message, "is not a run folder: ");
+    ck_assert_contains(error->message, "config.json is missing");
+    g_clear_error(&error);
+    /* config.json without a spec. */
+    g_autofree char *cp = g_build_filename(dir, "config.json", NULL);
+    ck_assert(g_file_set_contents(cp, "{\"seed\": 0}", -1, NULL));
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert_contains(error->message, "config.json has no \"spec\" object");
+    g_clear_error(&error);
+    /* A spec but no weights. */
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/mlp-mixer.json");
+    g_autoptr(json_t) cfg = json_pack("{s:O, s:i}", "spec", mmx_spec_resolved(m.spec), "seed", 0);
+    ck_assert(mmx_json_write_atomic(cp, cfg, NULL));
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert_contains(error->message, "holds no weights to analyze: no final.safetensors and no "
+                                       "epoch-<e>.safetensors");
+    g_clear_error(&error);
+    /* Weights of another model. */
+    mmx_test_model other = {0};
+    mmx_test_model_load(&other, "specs/hopfield-tie.json");
+    g_autoptr(mmx_model) model = mmx_model_new(other.graph, 0, NULL);
+    save_at_epoch(model, dir, "epoch-1.safetensors", "1");
+    ck_assert_ptr_null(mmx_analyze_run(reg, dir, &error));
+    ck_assert(g_error_matches(error, MMX_EXEC_ERROR, MMX_EXEC_ERROR_MISMATCH));
+    ck_assert_contains(error->message, "epoch-1.safetensors does not fit this model");
+    g_clear_error(&error);
+    /* A sweep folder without a manifest, and one whose trials have no weights. */
+    ck_assert_ptr_null(mmx_analyze_sweep(reg, dir, &error));
+    ck_assert_contains(error->message, "is not a sweep folder: ");
+    g_clear_error(&error);
+    g_autofree char *mp = g_build_filename(dir, "sweep.json", NULL);
+    ck_assert(g_file_set_contents(mp, "{\"trials\": [{\"id\": \"t0\", \"state\": \"run\"}]}", -1, NULL));
+    ck_assert_ptr_null(mmx_analyze_sweep(reg, dir, &error));
+    ck_assert_contains(error->message, "no trial has weights to analyze; the first: ");
+    ck_assert_contains(error->message, "t0/config.json is missing");
+    mmx_test_model_clear(&m);
+    mmx_test_model_clear(&other);
+}
+END_TEST
+
+START_TEST(test_sweep)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *t0 = g_build_filename(dir, "trials", "t0", NULL);
+    g_autofree char *t1 = g_build_filename(dir, "trials", "t1", NULL);
+    ck_assert_int_eq(g_mkdir_with_parents(t0, 0755), 0);
+    ck_assert_int_eq(g_mkdir_with_parents(t1, 0755), 0);
+    mmx_test_model m = {0};
+    make_run(&m, t0);
+    g_autofree char *mp = g_build_filename(dir, "sweep.json", NULL);
+    ck_assert(g_file_set_contents(mp,
+                                  "{\"trials\": [{\"id\": \"t0\", \"variant\": \"base\", \"seed\": 5, "
+                                  "\"state\": \"run\"}, {\"id\": \"t1\", \"variant\": \"base\", "
+                                  "\"seed\": 6, \"state\": \"run\"}, {\"id\": \"t2\", \"state\": "
+                                  "\"duplicate\"}]}",
+                                  -1, NULL));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) doc = mmx_analyze_sweep(m.reg, dir, &error);
+    ck_assert_msg(doc != NULL, "%s", error ? error->message : "");
+    json_t *trials = json_object_get(doc, "trials"), *skipped = json_object_get(doc, "skipped");
+    ck_assert_int_eq(json_array_size(trials), 1);
+    ck_assert_int_eq(json_array_size(skipped), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(skipped, 0), "trial")), "t1");
+    json_t *run = json_object_get(json_array_get(trials, 0), "analysis");
+    ck_assert_int_eq(json_array_size(json_object_get(run, "checkpoints")), 3);
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "== trial t0 (variant base, seed 5)");
+    ck_assert_contains(text, "skipped trial t1: ");
+    g_autofree char *plots = g_build_filename(dir, "plots", NULL);
+    g_autoptr(GPtrArray) files = NULL;
+    ck_assert_msg(mmx_analyze_write_svg(doc, plots, &files, &error), "%s", error ? error->message : "");
+    ck_assert_int_eq(files->len, 2);
+    ck_assert_contains((const char *)g_ptr_array_index(files, 0), "spectra-t0.svg");
+    ck_assert_contains((const char *)g_ptr_array_index(files, 1), "symmetry.svg");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+/* ---- the Hopfield energy of tied parallel blocks ---- */
+
+/* Every key weight and key bias of the energy test spec scaled by s. */
+static void
+scale_keys(mmx_model *model, const mmx_graph *g, float s)
+{
+    for (int i = 0; i < mmx_graph_n_params(g); i++) {
+        const mmx_graph_param *p = mmx_graph_get_param(g, i);
+        if (strstr(p->name, ".key.") == NULL)
+            continue;
+        float *w = mmx_model_param(model, i);
+        int64_t n = mmx_shape_numel(&p->info.shape);
+        for (int64_t k = 0; k < n; k++)
+            w[k] = strstr(p->name, ".bias") ? s * 0.5f : w[k] * s; /* biases start at 0 */
+    }
+}
+
+static json_t *
+energy_of(mmx_model *model, GError **error)
+{
+    g_autoptr(mmx_dataset) train = NULL, test = NULL;
+    ck_assert(mmx_data_load("synthetic:64:40", &train, &test, NULL));
+    mmx_norm_stats stats = mmx_dataset_stats(train);
+    return mmx_analyze_energy(model, test, &stats, 0, error);
+}
+
+START_TEST(test_energy_known_cases)
+{
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/hopfield-energy.json");
+    g_autoptr(GError) error = NULL;
+    /* Zero keys: the update is exactly 0 and E(z) = |z|^2 / 2 of the normed state, whose
+     * squared norm is tokens x channels x var / (var + eps) with the initial affine
+     * (weight 1, bias 0): 16 x 6 / 2 = 48 (the spec's eps is 1e-12). Nothing is lowered. */
+    g_autoptr(mmx_model) zero = mmx_model_new(m.graph, 1, NULL);
+    scale_keys(zero, m.graph, 0.0f);
+    g_autoptr(json_t) e0 = energy_of(zero, &error);
+    ck_assert_msg(e0 != NULL, "%s", error ? error->message : "");
+    ck_assert_int_eq(json_integer_value(json_object_get(e0, "inputs")), 40);
+    json_t *blocks = json_object_get(e0, "blocks");
+    ck_assert_int_eq(json_array_size(blocks), 2);
+    size_t i;
+    json_t *b;
+    json_array_foreach (blocks, i, b) {
+        double in = json_real_value(json_object_get(b, "mean_energy_in"));
+        ck_assert_msg(fabs(in - 48.0) < 1e-6, "block %zu: E %.9g", i, in);
+        ck_assert(json_real_value(json_object_get(b, "mean_energy_out")) == in);
+        ck_assert(json_real_value(json_object_get(b, "decreased")) == 0.0);
+        ck_assert_int_eq(json_array_size(json_object_get(b, "mixers")), 2);
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(blocks, 1), "block")), "blocks.1");
+    /* Small keys: y = -grad E + z, and the layer norm's Jacobian J is symmetric with J z = 0,
+     * so the update changes E by -<y, J y> < 0 to first order: every input's energy is
+     * lowered by every block. */
+    g_autoptr(mmx_model) small = mmx_model_new(m.graph, 1, NULL);
+    scale_keys(small, m.graph, 0.05f);
+    g_autoptr(json_t) e1 = energy_of(small, &error);
+    ck_assert_msg(e1 != NULL, "%s", error ? error->message : "");
+    json_array_foreach (json_object_get(e1, "blocks"), i, b) {
+        ck_assert_msg(json_real_value(json_object_get(b, "decreased")) == 1.0, "block %zu: %g", i,
+                      json_real_value(json_object_get(b, "decreased")));
+        ck_assert(json_real_value(json_object_get(b, "mean_energy_out")) <
+                  json_real_value(json_object_get(b, "mean_energy_in")));
+    }
+    /* The table. */
+    g_autoptr(json_t) doc = mmx_analyze_model(small, "small", &error);
+    json_object_set(doc, "energy", e1);
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "on 40 images of synthetic:");
+    ck_assert_contains(text, "100.0%  blocks.0.parallel.0, blocks.0.parallel.1");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
+START_TEST(test_energy_refusals)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_dataset) train = NULL, test = NULL;
+    ck_assert(mmx_data_load("synthetic:64:40", &train, &test, NULL));
+    mmx_norm_stats stats = mmx_dataset_stats(train);
+    /* Independent value weights: no energy. */
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/mlp-mixer.json");
+    g_autoptr(mmx_model) model = mmx_model_new(m.graph, 0, NULL);
+    ck_assert_ptr_null(mmx_analyze_energy(model, test, &stats, 0, &error));
+    ck_assert(g_error_matches(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT));
+    ck_assert_str_eq(error->message, "blocks.0.mixer: the energy is defined for tied weights (a "
+                                     "value tied to its key's weight); this mixer's are independent");
+    g_clear_error(&error);
+    mmx_test_model_clear(&m);
+    /* A mixer with an output projection, an activation without a closed-form Lagrangian. */
+    const char *const output[] = {"/blocks/body/0/parallel/1/output={\"op\": \"linear\", \"out\": 6}", NULL};
+    const char *const silu[] = {"/blocks/body/0/parallel/1/activation={\"op\": \"silu\"}", NULL};
+    const char *const *const bad[] = {output, silu};
+    const char *const said[] = {"blocks.0.parallel.1: the energy needs a mixer of key, activation "
+                                "and value only",
+                                "blocks.0.parallel.1: the energy needs an activation with a "
+                                "closed-form Lagrangian (gelu, relu, identity, sigmoid), got silu"};
+    for (int k = 0; k < 2; k++) {
+        g_autoptr(mmx_registry) reg = mmx_test_registry();
+        g_autofree char *path = mmx_test_data_path("specs/hopfield-energy.json");
+        g_autoptr(mmx_spec) spec = mmx_spec_load(reg, path, bad[k], &error);
+        ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+        g_autoptr(mmx_graph) graph = mmx_graph_new(spec, &error);
+        g_autoptr(mmx_model) mm = mmx_model_new(graph, 0, &error);
+        ck_assert_ptr_null(mmx_analyze_energy(mm, test, &stats, 0, &error));
+        ck_assert_str_eq(error->message, said[k]);
+        g_clear_error(&error);
+    }
+    /* No mixer on a layer norm with a residual. */
+    mmx_test_model_load(&m, "specs/small.json");
+    g_autoptr(mmx_model) small = mmx_model_new(m.graph, 0, NULL);
+    ck_assert_ptr_null(mmx_analyze_energy(small, test, &stats, 0, &error));
+    ck_assert_contains(error->message, "the model has no block of tied mixers on a layer norm");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -311,5 +626,14 @@ main(void)
     tcase_add_test(ck, test_untied_checkpoint_agrees_with_zoo_table);
     tcase_add_test(ck, test_refused_checkpoints);
     suite_add_tcase(s, ck);
+    TCase *run = tcase_create("run");
+    tcase_add_test(run, test_run_series);
+    tcase_add_test(run, test_run_refusals);
+    tcase_add_test(run, test_sweep);
+    suite_add_tcase(s, run);
+    TCase *en = tcase_create("energy");
+    tcase_add_test(en, test_energy_known_cases);
+    tcase_add_test(en, test_energy_refusals);
+    suite_add_tcase(s, en);
     return mmx_test_run(s);
 }

@@ -224,6 +224,83 @@ START_TEST(test_resume_refuses_other_settings)
 }
 END_TEST
 
+/* The tensors of two safetensors files, bit for bit (the metadata may differ). */
+static bool
+same_tensors(const char *a, const char *b)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_safetensors) x = mmx_safetensors_read(a, &error);
+    ck_assert_msg(x != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_safetensors) y = mmx_safetensors_read(b, &error);
+    ck_assert_msg(y != NULL, "%s", error ? error->message : "");
+    if (mmx_safetensors_count(x) != mmx_safetensors_count(y))
+        return false;
+    for (size_t i = 0; i < mmx_safetensors_count(x); i++) {
+        const mmx_st_tensor *t = mmx_safetensors_tensor(x, i);
+        const mmx_st_tensor *u = mmx_safetensors_find(y, t->name);
+        if (u == NULL || u->rank != t->rank)
+            return false;
+        int64_t n = 1;
+        for (int d = 0; d < t->rank; d++) {
+            if (t->dims[d] != u->dims[d])
+                return false;
+            n *= t->dims[d];
+        }
+        if (memcmp(t->data, u->data, (size_t)n * sizeof(float)) != 0)
+            return false;
+    }
+    return true;
+}
+
+static char *
+in_dir(const char *dir, const char *name)
+{
+    return g_build_filename(dir, name, NULL);
+}
+
+/* train.checkpoint_every: the snapshots are there, hold what the run had at that epoch,
+ * change no number, and a resumed run writes the ones it had left. */
+START_TEST(test_checkpoint_every)
+{
+    g_autofree char *plain = mmx_test_tmpdir(), *snap = mmx_test_tmpdir(), *part = mmx_test_tmpdir();
+    json_decref(train(NULL, plain, NULL, 0, true));
+    const char *const every[] = {"/train/checkpoint_every=1", NULL};
+    json_decref(train(every, snap, NULL, 0, true));
+    assert_same_metrics(plain, snap);
+    g_autofree char *e1 = in_dir(snap, "epoch-1.safetensors"), *e2 = in_dir(snap, "epoch-2.safetensors");
+    g_autofree char *final = in_dir(snap, "final.safetensors"), *plain_final = in_dir(plain, "final.safetensors");
+    g_autofree char *no_snap = in_dir(plain, "epoch-1.safetensors");
+    ck_assert(g_file_test(e1, G_FILE_TEST_EXISTS) && g_file_test(e2, G_FILE_TEST_EXISTS));
+    ck_assert(!g_file_test(no_snap, G_FILE_TEST_EXISTS));
+    ck_assert(same_tensors(final, plain_final));
+    ck_assert(same_tensors(e2, final));
+    ck_assert(!same_tensors(e1, final));
+    g_autoptr(mmx_safetensors) st = mmx_safetensors_read(e1, NULL);
+    ck_assert_str_eq(mmx_safetensors_metadata(st, "epoch"), "1");
+    ck_assert_ptr_null(mmx_safetensors_find(st, "optim.exp_avg.blocks.0.mixer.key.weight"));
+    g_autofree char *cp = in_dir(snap, "config.json");
+    json_t *cfg = mmx_json_read(cp, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(cfg, "train"), "checkpoint_every")), 1);
+    json_decref(cfg);
+    /* Stopped in epoch 2: epoch 1's snapshot only; the resumed run adds epoch 2's, the
+     * same weights as the uninterrupted run's. */
+    json_decref(train(every, part, NULL, 45, false));
+    g_autofree char *p1 = in_dir(part, "epoch-1.safetensors"), *p2 = in_dir(part, "epoch-2.safetensors");
+    ck_assert(g_file_test(p1, G_FILE_TEST_EXISTS) && !g_file_test(p2, G_FILE_TEST_EXISTS));
+    json_decref(train(every, part, part, 0, true));
+    ck_assert(same_tensors(p1, e1) && same_tensors(p2, e2));
+    /* Every second epoch of two: epoch 2 only. A stale temporary of a snapshot is removed. */
+    g_autofree char *two = mmx_test_tmpdir();
+    g_autofree char *stale = in_dir(two, "epoch-1.safetensors.tmp.12345");
+    ck_assert(g_file_set_contents(stale, "x", 1, NULL));
+    const char *const every2[] = {"/train/checkpoint_every=2", NULL};
+    json_decref(train(every2, two, NULL, 0, true));
+    g_autofree char *t1 = in_dir(two, "epoch-1.safetensors"), *t2 = in_dir(two, "epoch-2.safetensors");
+    ck_assert(!g_file_test(t1, G_FILE_TEST_EXISTS) && g_file_test(t2, G_FILE_TEST_EXISTS));
+    ck_assert(!g_file_test(stale, G_FILE_TEST_EXISTS));
+}
+END_TEST
+
 START_TEST(test_divergence_stops_cleanly)
 {
     g_autofree char *dir = mmx_test_tmpdir();
@@ -401,9 +478,12 @@ END_TEST
  * no logit at a position < t (the whole graph is causal), and some logit at t. */
 START_TEST(test_lm_zoo_specs_are_causal)
 {
-    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json"};
-    const char *const small[] = {"/vars/dim=16", "/vars/context=12", "/vars/depth=2", NULL};
-    for (int i = 0; i < 2; i++) {
+    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json",
+                           "specs/models/lm/hybrid.json", "specs/models/lm/gmlp.json"};
+    /* The hybrid counts its blocks in attention + masked-mixing pairs. */
+    const char *depth[] = {"/vars/depth=2", "/vars/depth=2", "/vars/pairs=1", "/vars/depth=2"};
+    for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
+        const char *const small[] = {"/vars/dim=16", "/vars/context=12", depth[i], NULL};
         g_autoptr(mmx_registry) reg = mmx_test_registry();
         g_autofree char *path = mmx_test_source_path(specs[i]);
         g_autoptr(GError) error = NULL;
@@ -497,6 +577,7 @@ main(void)
     tcase_add_test(tc, test_resume_is_exact);
     tcase_add_test(tc, test_pause_after_and_resume);
     tcase_add_test(tc, test_resume_refuses_other_settings);
+    tcase_add_test(tc, test_checkpoint_every);
     tcase_add_test(tc, test_divergence_stops_cleanly);
     tcase_add_test(tc, test_interrupt_without_checkpoint_fails);
     tcase_add_test(tc, test_cli_train_eval_bench);

@@ -17,7 +17,7 @@ SCHEMA_REJECTS = [
     "bad-mixer-axis.json", "stages-and-blocks.json", "no-mixer.json", "parallel-empty.json",
     "drop-path-range.json", "layer-scale-bad.json", "stage-no-depth.json", "op-not-object.json",
     "use-extra-key.json", "train-unknown-key.json", "train-bad-optimizer.json",
-    "train-bad-range.json", "train-bad-augment.json", "bad-input-shape.json",
+    "train-bad-range.json", "train-bad-checkpoint-every.json", "train-bad-augment.json", "bad-input-shape.json",
     "tie-bad-form.json",
 ]
 

@@ -18,6 +18,7 @@ int mmx_cmd_train(int argc, char **argv);
 int mmx_cmd_eval(int argc, char **argv);
 int mmx_cmd_bench(int argc, char **argv);
 int mmx_cmd_generate(int argc, char **argv);
+int mmx_cmd_analyze(int argc, char **argv);
 int mmx_cmd_check_plugin(int argc, char **argv);
 int mmx_cmd_new_plugin(int argc, char **argv);
 int mmx_cmd_version(int argc, char **argv);
@@ -56,10 +57,13 @@ const mmx_command mmx_commands[] = {
      "SPEC --weights FILE --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]",
      "continue a prompt with a trained byte language model, streaming to stdout",
      mmx_cmd_generate},
+    {"analyze", "SPEC --weights FILE | RUN_DIR | SWEEP_DIR [--json] [--svg DIR]",
+     "what trained mixers learned: weight symmetry, spectra, ranks, heavy tails; over training",
+     mmx_cmd_analyze},
     {"check-plugin", "[FILE.so | NAME | --all] [--op NAME] [--quick] [--json] [--plugin PATH]...",
      "conformance kit: gradients, SIMD vs scalar, schemas, memory bounds, threads, leaks",
      mmx_cmd_check_plugin},
-    {"new-plugin", "NAME [--dir DIR] [--json]",
+    {"new-plugin", "NAME [--kind channelwise|elementwise] [--dir DIR] [--json]",
      "write a buildable plugin project: one op with scalar and AVX2 kernels, tests, a spec",
      mmx_cmd_new_plugin},
     {"version", "[--pkg-config-path]",
