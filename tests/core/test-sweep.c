@@ -578,6 +578,12 @@ static const bad_case bad_cases[] = {
      "/prune/metric: 'test_accuracy' is not a metric of metrics.jsonl (did you mean "
      "'test_acc'?); expected one of: test_acc, test_loss, val_acc, val_loss, val_bpb, val_ppl, "
      "train_acc, train_loss"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": 3}}",
+     "/prune/metric: an integer is not a metric of metrics.jsonl; expected one of: test_acc"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": \"1\"}}",
+     "/prune/grace: expected an integer epoch from 1 (the first decision comes after it), got "
+     "a string"},
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
      "\"test_acc\", \"direction\": \"up\"}}",
      "/prune/direction: expected \"max\" (higher is better) or \"min\", got up"},
@@ -1365,6 +1371,24 @@ START_TEST(test_prune_asha)
     ck_assert_int_eq(sweep_cli(dir1, slurm, &out, &err), 2);
     ck_assert_contains(err, "the sweep prunes (/prune), and pruning needs the coordinator to "
                             "pause and promote trials");
+    const char *trial[] = {"--trial", "0", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, trial, &out, &err), 2);
+    ck_assert_contains(err, "not as Slurm array tasks (--trial)");
+
+    /* A metric the trials do not write: each trial fails at its first pause, saying so. */
+    g_autofree char *dir2 = run_dir(
+        "{\"mmx_sweep\": 1, \"name\": \"nometric\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"prune\": {\"rule\": \"asha\", \"metric\": \"val_acc\"}}");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir2, NULL, &out, &err), 0);
+    ck_assert_contains(out, "0 of 18 trials finished, 0 pruned, 18 failed");
+    g_autoptr(json_t) recs2 = records(dir2);
+    ck_assert_contains(event_reason(recs2, 0, "failed"),
+                       "metrics.jsonl has no number 'val_acc' at epoch 1 (the metric /prune "
+                       "compares)");
 }
 END_TEST
 
