@@ -106,11 +106,15 @@ report_json(const char *dir)
     return j;
 }
 
-START_TEST(test_kill_and_resume_real_training)
+/* Runs the sweep of dir again and again (spawn: --resume), killing its coordinator, and
+ * with kill_trials sometimes a trial first, with SIGKILL at random moments, until a
+ * coordinator finishes; prints what it killed. */
+static void
+kill_until_done(const char *dir, guint32 seed, bool kill_trials, int *kills, int *trial_kills)
 {
-    g_autofree char *dir = setup(stress_sweep);
-    GRand *rng = g_rand_new_with_seed(2024);
-    int rounds = 0, kills = 0, trial_kills = 0;
+    GRand *rng = g_rand_new_with_seed(seed);
+    int rounds = 0;
+    *kills = *trial_kills = 0;
     for (;; rounds++) {
         ck_assert_msg(rounds < 150, "the sweep did not finish in 150 rounds");
         GPid pid = spawn(dir);
@@ -121,23 +125,30 @@ START_TEST(test_kill_and_resume_real_training)
                 break;
             continue; /* a trial killed from outside: the next round resumes it */
         }
-        if (g_rand_boolean(rng)) {
+        if (kill_trials && g_rand_boolean(rng)) {
             int child = some_child(pid, rng);
             if (child) {
                 kill(child, SIGKILL);
-                trial_kills++;
+                (*trial_kills)++;
             }
             g_usleep((gulong)g_rand_int_range(rng, 50, 400) * 1000);
         }
         kill(pid, SIGKILL);
-        kills++;
+        (*kills)++;
         waitpid(pid, &status, 0);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
             break;
     }
     g_rand_free(rng);
-    printf("# %d rounds, %d coordinators and %d trials killed with SIGKILL\n", rounds + 1, kills,
-           trial_kills);
+    printf("# %d rounds, %d coordinators and %d trials killed with SIGKILL\n", rounds + 1, *kills,
+           *trial_kills);
+}
+
+START_TEST(test_kill_and_resume_real_training)
+{
+    g_autofree char *dir = setup(stress_sweep);
+    int kills, trial_kills;
+    kill_until_done(dir, 2024, true, &kills, &trial_kills);
     ck_assert_int_gt(kills, 0);
     ck_assert_int_gt(trial_kills, 0);
 
@@ -199,26 +210,9 @@ static const char pruned_sweep[] =
 START_TEST(test_pruned_real_training)
 {
     g_autofree char *dir = setup(pruned_sweep);
-    GRand *rng = g_rand_new_with_seed(99);
-    int rounds = 0, kills = 0;
-    for (;; rounds++) {
-        ck_assert_msg(rounds < 100, "the sweep did not finish in 100 rounds");
-        GPid pid = spawn(dir);
-        g_usleep((gulong)g_rand_int_range(rng, 100, 600 + 100 * rounds) * 1000);
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                break;
-            continue;
-        }
-        kill(pid, SIGKILL);
-        kills++;
-        waitpid(pid, &status, 0);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            break;
-    }
-    g_rand_free(rng);
-    printf("# pruned: %d rounds, %d coordinators killed\n", rounds + 1, kills);
+    int kills, trial_kills;
+    kill_until_done(dir, 99, false, &kills, &trial_kills);
+    ck_assert_int_gt(kills, 0);
     /* The reference: the same trials, every epoch, no pruning. */
     g_autofree char *ref = setup(pruned_sweep);
     g_autofree char *sweep = g_build_filename(ref, "sweep.json", NULL);
