@@ -106,6 +106,23 @@ report_json(const char *dir)
     return j;
 }
 
+/* The records of an event, after checking that none says failed. */
+static int
+count_events(json_t *recs, const char *event)
+{
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        const char *ev = json_string_value(json_object_get(r, "event"));
+        ck_assert_msg(strcmp(ev, "failed") != 0, "failed: %s",
+                      json_string_value(json_object_get(r, "reason")));
+        n += strcmp(ev, event) == 0;
+    }
+    return n;
+}
+
 /* Runs the sweep of dir again and again (spawn: --resume), killing its coordinator, and
  * with kill_trials sometimes a trial first, with SIGKILL at random moments, until a
  * coordinator finishes; prints what it killed. */
@@ -225,17 +242,7 @@ START_TEST(test_pruned_real_training)
     g_autofree char *out = g_build_filename(dir, "out", NULL);
     g_autoptr(GError) error = NULL;
     g_autoptr(json_t) recs = mmx_sweep_read_results(out, NULL, &error);
-    int pruned = 0, finished = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(recs, i, r)
-    {
-        const char *ev = json_string_value(json_object_get(r, "event"));
-        ck_assert_msg(strcmp(ev, "failed") != 0, "failed: %s",
-                      json_string_value(json_object_get(r, "reason")));
-        pruned += strcmp(ev, "pruned") == 0;
-        finished += strcmp(ev, "finished") == 0;
-    }
+    int pruned = count_events(recs, "pruned"), finished = count_events(recs, "finished");
     ck_assert_int_eq(pruned, 3); /* 2 at the first rung, 1 at the second */
     ck_assert_int_eq(finished, 1);
     g_autofree char *trials = g_build_filename(out, "trials", NULL);
@@ -324,16 +331,7 @@ START_TEST(test_signals_real_training)
         ck_assert_msg(st != NULL, "%s", error ? error->message : "");
         g_autoptr(json_t) recs = mmx_sweep_read_results(out, NULL, &error);
         ck_assert_ptr_nonnull(recs);
-        int interrupted = 0;
-        size_t i;
-        json_t *r;
-        json_array_foreach(recs, i, r)
-        {
-            const char *ev = json_string_value(json_object_get(r, "event"));
-            ck_assert_msg(strcmp(ev, "failed") != 0, "failed: %s",
-                          json_string_value(json_object_get(r, "reason")));
-            interrupted += strcmp(ev, "interrupted") == 0;
-        }
+        int interrupted = count_events(recs, "interrupted");
         ck_assert_int_gt(interrupted, 0);
         /* Resumed: every trial finishes, with the figures of the sweep nobody stopped. */
         GPid pid2 = spawn(dir);
