@@ -1103,6 +1103,10 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             co->sum->finished++;
             continue;
         }
+        if (status == MMX__TRIAL_PRUNED) { /* pruned by an earlier run: final (--no-prune) */
+            co->sum->pruned++;
+            continue;
+        }
         if (status == MMX__TRIAL_FAILED && !opt->retry_failed) {
             co->sum->failed++;
             continue;

@@ -1363,6 +1363,14 @@ START_TEST(test_prune_asha)
     ck_assert_int_eq(sweep_cli(dir1, res, &out, &err), 0);
     g_autoptr(json_t) again = records(dir1);
     ck_assert_int_eq(json_array_size(again), json_array_size(recs1));
+    /* --no-prune on a pruned folder leaves the pruned trials pruned (final), runs nothing. */
+    const char *nop[] = {"--resume", "--no-prune", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, nop, &out, &err), 0);
+    ck_assert_contains(out, "2 of 18 trials finished, 16 pruned, 0 failed");
+    g_autoptr(json_t) again2 = records(dir1);
+    ck_assert_int_eq(json_array_size(again2), json_array_size(recs1));
 
     /* Pruning needs the coordinator: no Slurm array tasks. */
     const char *slurm[] = {"--emit-slurm", "job.sh", NULL};

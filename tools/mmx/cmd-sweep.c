@@ -430,11 +430,12 @@ mmx_cmd_sweep(int argc, char **argv)
     }
     if (opt_json) {
         json_t *j = summary_json(&sum, out);
-        if (pruner)
+        if (pruner || sum.pruned)
             json_object_set_new(j, "pruned", json_integer(sum.pruned));
         mmx_cli_print_json(j);
     } else {
-        g_autofree char *pr = pruner ? g_strdup_printf(", %d pruned", sum.pruned) : g_strdup("");
+        g_autofree char *pr =
+            pruner || sum.pruned ? g_strdup_printf(", %d pruned", sum.pruned) : g_strdup("");
         printf("sweep %s: %d of %d trials finished%s, %d failed, %d not run (invalid, over a "
                "constraint or duplicate)\nresults in %s; make the report with: mmx report %s\n",
                mmx_sweep_plan_name(plan), sum.finished, sum.planned, pr, sum.failed, sum.skipped,
