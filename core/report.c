@@ -392,7 +392,7 @@ fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable 
                             g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": epoch %d, %s %.4f: %s",
                                             v->label,
                                             (gint64)json_integer_value(json_object_get(t, "seed")),
-                                            e, r->prune_metric,
+                                            e, r->prune_metric ? r->prune_metric : "metric",
                                             json_number_value(json_array_get(vals, (size_t)e - 1)),
                                             json_string_value(json_object_get(rec, "reason"))));
             break;
@@ -454,8 +454,9 @@ mmx_report_new(const char *dir, GError **error)
     r->pruned = g_ptr_array_new_with_free_func(g_free);
     /* A sweep that pruned (not one run with --no-prune) has the trials' epochs. */
     const json_t *prune = json_object_get(json_object_get(manifest, "sweep"), "prune");
-    if (prune && json_object_get(manifest, "prune_epochs")) {
+    if (prune)
         r->prune_metric = g_strdup(json_string_value(json_object_get(prune, "metric")));
+    if (prune && json_object_get(manifest, "prune_epochs")) {
         r->prune = g_strdup_printf("%s on %s", json_string_value(json_object_get(prune, "rule")),
                                    r->prune_metric);
         r->prune_epochs = json_integer_value(json_object_get(manifest, "prune_epochs"));
@@ -581,11 +582,13 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
                                r->epochs_full ? 100.0 * (double)r->epochs_trained /
                                                     (double)r->epochs_full
                                               : 0.0);
-        if (r->pruned->len)
-            g_string_append_printf(md, "\n### Pruned trials (%u)\n\n", r->pruned->len);
-        for (guint k = 0; k < r->pruned->len; k++)
-            g_string_append_printf(md, "- %s\n", (char *)g_ptr_array_index(r->pruned, k));
     }
+    /* Listed also when the folder was resumed with --no-prune after a pruned run. */
+    if (r->pruned->len)
+        g_string_append_printf(md, "\n%s Pruned trials (%u)\n\n", r->prune ? "###" : "##",
+                               r->pruned->len);
+    for (guint k = 0; k < r->pruned->len; k++)
+        g_string_append_printf(md, "- %s\n", (char *)g_ptr_array_index(r->pruned, k));
     if (r->failures->len) {
         g_string_append_printf(md, "\n## Failed trials (%u)\n\n", r->failures->len);
         for (guint k = 0; k < r->failures->len; k++)

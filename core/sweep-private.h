@@ -73,7 +73,7 @@ int mmx__results_until(const mmx__results *results, const char *id);
 void mmx__results_free(mmx__results *results);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mmx__results, mmx__results_free)
 
-/* Pruning (sweep-prune.c). */
+/* For pruning (sweep.c; the pruners are sweep-prune.c). */
 #define MMX__DEFAULT_EPOCHS 10 /* /train/epochs when a spec gives none (train.c) */
 /* A resolved spec's /train/epochs. */
 int mmx__spec_epochs(const json_t *spec);

@@ -46,16 +46,6 @@ struct mmx_pruner {
 
 /* ---- the rule's settings ---- */
 
-bool
-mmx__prune_metric_maximized(const char *metric, bool *known)
-{
-    static const char *const up[] = {"test_acc", "val_acc", "train_acc", NULL};
-    static const char *const down[] = {"test_loss", "val_loss", "train_loss", "val_bpb",
-                                       "val_ppl", NULL};
-    *known = g_strv_contains(up, metric) || g_strv_contains(down, metric);
-    return g_strv_contains(up, metric);
-}
-
 mmx_pruner *
 mmx_pruner_new(const json_t *prune, int epochs, GError **error)
 {
@@ -104,13 +94,6 @@ mmx_pruner_metric(const mmx_pruner *p)
     return p->metric;
 }
 
-int
-mmx__spec_epochs(const json_t *spec)
-{
-    json_t *e = json_object_get(json_object_get(spec, "train"), "epochs");
-    return json_is_integer(e) ? (int)json_integer_value(e) : MMX__DEFAULT_EPOCHS;
-}
-
 mmx_pruner *
 mmx_sweep_plan_pruner(const mmx_sweep_plan *plan, GError **error)
 {
@@ -144,6 +127,31 @@ mmx_sweep_plan_pruner(const mmx_sweep_plan *plan, GError **error)
         return NULL;
     }
     return mmx_pruner_new(prune, epochs < 0 ? grace + 1 : epochs, error);
+}
+
+int *
+mmx_sweep_plan_units(const mmx_sweep_plan *plan, int *n, int **index)
+{
+    g_autoptr(GHashTable) unit_of = g_hash_table_new(g_str_hash, g_str_equal);
+    int size = mmx_sweep_plan_size(plan), k = 0;
+    int *units = g_new(int, size + 1);
+    if (index)
+        *index = g_new(int, size + 1);
+    for (int i = 0; i < size; i++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+        if (t->state != MMX_TRIAL_RUN)
+            continue;
+        gpointer u;
+        if (!g_hash_table_lookup_extended(unit_of, t->config, NULL, &u)) {
+            u = GINT_TO_POINTER(g_hash_table_size(unit_of));
+            g_hash_table_insert(unit_of, (gpointer)t->config, u);
+        }
+        if (index)
+            (*index)[k] = i;
+        units[k++] = GPOINTER_TO_INT(u);
+    }
+    *n = k;
+    return units;
 }
 
 /* ---- the units (variants) ---- */
@@ -460,7 +468,7 @@ simulate(const mmx_pruner *p, const int *units, int n, const double *score)
 mmx_prune_budget
 mmx_pruner_budget(const mmx_pruner *p, const int *units, int n, int samples)
 {
-    mmx_prune_budget b = {(int64_t)n * p->epochs, (int64_t)n * p->epochs, 0};
+    mmx_prune_budget b = {(int64_t)n * p->epochs, (int64_t)n * p->epochs, 0, 0};
     int nunits = 0;
     for (int i = 0; i < n; i++)
         nunits = MAX(nunits, units[i] + 1);
@@ -471,8 +479,14 @@ mmx_pruner_budget(const mmx_pruner *p, const int *units, int n, int samples)
             score[u] = u;
         b.worst = simulate(p, units, n, score);
     }
+    if (samples <= 0) {
+        double work = p->rule == RULE_MEDIAN
+                          ? (double)nunits * nunits * nunits * p->epochs * p->epochs
+                          : (double)nunits * nunits * p->epochs;
+        samples = work > 0 ? (int)CLAMP(2e9 / work, 20, 1000) : 1000;
+    }
+    b.samples = samples;
     double sum = 0;
-    samples = MAX(samples, 1);
     for (int s = 0; s < samples; s++) {
         for (int u = 0; u < nunits; u++) {
             uint32_t r[4];

@@ -1048,6 +1048,45 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, json_t *values, GError **e
     return true;
 }
 
+/* --threads of each trial: the option, or the cores shared among the executor's slots. */
+static int
+trial_threads(const mmx_sweep_run_options *opt, const mmx_sweep_executor *ex)
+{
+    int n = opt->threads_per_trial;
+    if (n <= 0)
+        n = (int)g_get_num_processors() / (ex->slots > 0 ? ex->slots : 1);
+    return n < 1 ? 1 : n;
+}
+
+/* Passes a new stop request (Ctrl-C, SIGTERM) on to the running jobs: stop cleanly,
+ * then kill. */
+static void
+pass_stop(const mmx_sweep_run_options *opt, mmx_sweep_executor *ex, int *stopped, int running)
+{
+    if (stop_level <= *stopped)
+        return;
+    *stopped = stop_level;
+    if (*stopped == 1)
+        say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)", running);
+    ex->stop(ex->self, *stopped >= 2);
+}
+
+/* After an I/O error: stops the running jobs and waits for them, leaving the folder
+ * resumable. */
+static void
+drain(mmx_sweep_executor *ex, int running)
+{
+    if (running > 0)
+        ex->stop(ex->self, false);
+    while (running > 0) {
+        mmx_sweep_outcome o;
+        if (ex->poll(ex->self, 200, &o)) {
+            running--;
+            mmx_sweep_outcome_clear(&o);
+        }
+    }
+}
+
 static bool
 coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
 {
@@ -1064,17 +1103,17 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             co->sum->finished++;
             continue;
         }
+        if (status == MMX__TRIAL_PRUNED) { /* pruned by an earlier run: final (--no-prune) */
+            co->sum->pruned++;
+            continue;
+        }
         if (status == MMX__TRIAL_FAILED && !opt->retry_failed) {
             co->sum->failed++;
             continue;
         }
         g_queue_push_tail(&pending, GINT_TO_POINTER(i));
     }
-    int nthreads = opt->threads_per_trial;
-    if (nthreads <= 0) {
-        nthreads = (int)g_get_num_processors() / (ex->slots > 0 ? ex->slots : 1);
-        nthreads = nthreads < 1 ? 1 : nthreads;
-    }
+    int nthreads = trial_threads(opt, ex);
     say(opt, "sweep %s: %d trials, %d finished before, %d to run, %d at a time, %d threads each",
         mmx_sweep_plan_name(plan), co->sum->planned, co->sum->finished, pending.length, ex->slots,
         nthreads);
@@ -1082,13 +1121,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
     int running = 0, stopped = 0;
     bool ok = true;
     while (ok && (running > 0 || (!g_queue_is_empty(&pending) && !stop_level))) {
-        if (stop_level > stopped) {
-            stopped = stop_level;
-            if (stopped == 1)
-                say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)",
-                    running);
-            ex->stop(ex->self, stopped >= 2);
-        }
+        pass_stop(opt, ex, &stopped, running);
         while (!stop_level && running < ex->slots && !g_queue_is_empty(&pending)) {
             int i = GPOINTER_TO_INT(g_queue_pop_head(&pending));
             const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
@@ -1116,17 +1149,8 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             mmx_sweep_outcome_clear(&o);
         }
     }
-    if (!ok && running > 0) {
-        /* An I/O error: stop what runs, and leave the folder resumable. */
-        ex->stop(ex->self, false);
-        while (running > 0) {
-            mmx_sweep_outcome o;
-            if (ex->poll(ex->self, 200, &o)) {
-                running--;
-                mmx_sweep_outcome_clear(&o);
-            }
-        }
-    }
+    if (!ok)
+        drain(ex, running);
     g_queue_clear(&pending);
     co->sum->interrupted = stop_level > 0;
     return ok;
@@ -1137,22 +1161,21 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
 /* The pruner's view of the runnable trials (runs[k] is the plan index of the k-th), from
  * the fold. The values live in *storage (g_free). */
 static mmx_prune_trial *
-prune_inputs(const coordinator *co, const GArray *runs, const GArray *units, GHashTable *retry,
+prune_inputs(const coordinator *co, const int *runs, const int *units, int n, GHashTable *retry,
              double **storage)
 {
     const int E = mmx_pruner_epochs(co->pruner);
-    int n = (int)runs->len;
     mmx_prune_trial *in = g_new0(mmx_prune_trial, n + 1);
     *storage = g_new0(double, (size_t)(n + 1) * (size_t)E);
     for (int k = 0; k < n; k++) {
-        const mmx_trial *t = mmx_sweep_plan_trial(co->plan, g_array_index(runs, int, k));
+        const mmx_trial *t = mmx_sweep_plan_trial(co->plan, runs[k]);
         double *vals = *storage + (size_t)k * (size_t)E;
         json_t *va = json_object_get(mmx__results_progress(co->st, t->id), "values");
         int done = (int)MIN(json_array_size(va), (size_t)E);
         for (int e = 0; e < done; e++)
             vals[e] = json_number_value(json_array_get(va, (size_t)e));
         mmx__trial_status st = mmx__results_status(co->st, t->id);
-        in[k] = (mmx_prune_trial){g_array_index(units, int, k), done, vals,
+        in[k] = (mmx_prune_trial){units[k], done, vals,
                                   st == MMX__TRIAL_FINISHED,
                                   st == MMX__TRIAL_FAILED && !g_hash_table_contains(retry, t->id)};
     }
@@ -1253,23 +1276,13 @@ coordinate_pruned(coordinator *co, mmx_sweep_executor *ex, GError **error)
 {
     const mmx_sweep_run_options *opt = co->opt;
     const mmx_sweep_plan *plan = co->plan;
-    g_autoptr(GArray) runs = g_array_new(FALSE, FALSE, sizeof(int));
-    g_autoptr(GArray) units = g_array_new(FALSE, FALSE, sizeof(int));
-    g_autoptr(GHashTable) unit_of = g_hash_table_new(g_str_hash, g_str_equal);
+    int n = 0;
+    g_autofree int *runs = NULL;
+    g_autofree int *units = mmx_sweep_plan_units(plan, &n, &runs);
     g_autoptr(GHashTable) retry = g_hash_table_new(g_str_hash, g_str_equal);
-    for (int i = 0; i < mmx_sweep_plan_size(plan); i++) {
-        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
-        if (t->state != MMX_TRIAL_RUN)
-            continue;
+    for (int k = 0; k < n; k++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, runs[k]);
         co->sum->planned++;
-        gpointer u;
-        if (!g_hash_table_lookup_extended(unit_of, t->config, NULL, &u)) {
-            u = GINT_TO_POINTER(g_hash_table_size(unit_of));
-            g_hash_table_insert(unit_of, (gpointer)t->config, u);
-        }
-        int ui = GPOINTER_TO_INT(u);
-        g_array_append_val(runs, i);
-        g_array_append_val(units, ui);
         switch (mmx__results_status(co->st, t->id)) {
         case MMX__TRIAL_FINISHED:
             co->sum->finished++;
@@ -1287,11 +1300,7 @@ coordinate_pruned(coordinator *co, mmx_sweep_executor *ex, GError **error)
             break;
         }
     }
-    int nthreads = opt->threads_per_trial;
-    if (nthreads <= 0) {
-        nthreads = (int)g_get_num_processors() / (ex->slots > 0 ? ex->slots : 1);
-        nthreads = nthreads < 1 ? 1 : nthreads;
-    }
+    int nthreads = trial_threads(opt, ex);
     const json_t *pj = json_object_get(mmx__sweep_plan_json(plan), "prune");
     say(opt,
         "sweep %s: %d trials, %d finished and %d pruned before, %d at a time, %d threads each; "
@@ -1300,28 +1309,21 @@ coordinate_pruned(coordinator *co, mmx_sweep_executor *ex, GError **error)
         ex->slots, nthreads, json_string_value(json_object_get(pj, "rule")),
         mmx_pruner_metric(co->pruner), mmx_pruner_epochs(co->pruner));
 
-    int n = (int)runs->len;
     g_autofree bool *busy = g_new0(bool, n + 1);
     g_autofree bool *blocked = g_new0(bool, n + 1); /* stopped from outside this session */
     g_autofree int *pos = g_new0(int, mmx_sweep_plan_size(plan) + 1); /* plan index -> k */
     for (int k = 0; k < n; k++)
-        pos[g_array_index(runs, int, k)] = k;
+        pos[runs[k]] = k;
     g_autofree mmx_prune_decision *d = g_new0(mmx_prune_decision, n + 1);
     int running = 0, stopped = 0;
     bool ok = true;
     while (ok) {
-        if (stop_level > stopped) {
-            stopped = stop_level;
-            if (stopped == 1)
-                say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)",
-                    running);
-            ex->stop(ex->self, stopped >= 2);
-        }
+        pass_stop(opt, ex, &stopped, running);
         g_autofree double *storage = NULL;
-        g_autofree mmx_prune_trial *in = prune_inputs(co, runs, units, retry, &storage);
+        g_autofree mmx_prune_trial *in = prune_inputs(co, runs, units, n, retry, &storage);
         mmx_pruner_decide(co->pruner, in, n, d);
         for (int k = 0; ok && k < n; k++) {
-            int i = g_array_index(runs, int, k);
+            int i = runs[k];
             const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
             if (d[k].action == MMX_PRUNE_PRUNED && !busy[k] &&
                 mmx__results_status(co->st, t->id) != MMX__TRIAL_PRUNED)
@@ -1350,16 +1352,8 @@ coordinate_pruned(coordinator *co, mmx_sweep_executor *ex, GError **error)
             mmx_sweep_outcome_clear(&o);
         }
     }
-    if (!ok && running > 0) {
-        ex->stop(ex->self, false);
-        while (running > 0) {
-            mmx_sweep_outcome o;
-            if (ex->poll(ex->self, 200, &o)) {
-                running--;
-                mmx_sweep_outcome_clear(&o);
-            }
-        }
-    }
+    if (!ok)
+        drain(ex, running);
     co->sum->interrupted = stop_level > 0;
     return ok;
 }

@@ -423,6 +423,23 @@ check_constraints(reader *r, const json_t *v)
     }
 }
 
+bool
+mmx__prune_metric_maximized(const char *metric, bool *known)
+{
+    static const char *const up[] = {"test_acc", "val_acc", "train_acc", NULL};
+    static const char *const down[] = {"test_loss", "val_loss", "train_loss", "val_bpb",
+                                       "val_ppl", NULL};
+    *known = g_strv_contains(up, metric) || g_strv_contains(down, metric);
+    return g_strv_contains(up, metric);
+}
+
+int
+mmx__spec_epochs(const json_t *spec)
+{
+    json_t *e = json_object_get(json_object_get(spec, "train"), "epochs");
+    return json_is_integer(e) ? (int)json_integer_value(e) : MMX__DEFAULT_EPOCHS;
+}
+
 /* "prune": {"rule", "metric", "direction", "grace", "eta", "startup"} (sweep-prune.c).
  * epochs: the base spec's (after `train`), to check grace against. */
 static void

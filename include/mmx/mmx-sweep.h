@@ -169,6 +169,11 @@ MMX_API int mmx_pruner_epochs(const mmx_pruner *pruner);
 /* The metric compared ("test_acc"), borrowed. */
 MMX_API const char *mmx_pruner_metric(const mmx_pruner *pruner);
 
+/* The unit (variant) of each runnable trial, in plan order: variants numbered from 0 by
+ * their first runnable trial. Newly allocated, *n entries (the runnable trials); with
+ * index (may be NULL) their plan indices. */
+MMX_API int *mmx_sweep_plan_units(const mmx_sweep_plan *plan, int *n, int **index);
+
 /* What is known of one trial: its unit (variants numbered from 0 in plan order), the
  * metric's value at epochs 1..epochs_done (values[0] is epoch 1), and whether it ended
  * (finished every epoch, or failed: a failed trial's values still count). */
@@ -202,11 +207,14 @@ MMX_API void mmx_prune_decision_clear(mmx_prune_decision *d);
 /* The epochs a sweep trains: `full` without pruning (trials x epochs), `worst` the most
  * with pruning whatever the values, `expected` the mean over `samples` simulated sweeps in
  * which every variant draws a random score it keeps at every epoch (uniform, from a fixed
- * seed: the figure is the same every time). units[i] is trial i's unit. */
+ * seed: the figure is the same every time). units[i] is trial i's unit. samples 0: up to
+ * 1000, fewer for large median sweeps (a simulated median sweep costs about variants^3 x
+ * epochs^2 steps), at least 20; the number used is returned. */
 typedef struct mmx_prune_budget {
     int64_t full;
     int64_t worst;
     double expected;
+    int samples;
 } mmx_prune_budget;
 MMX_API mmx_prune_budget mmx_pruner_budget(const mmx_pruner *pruner, const int *units, int n,
                                            int samples);

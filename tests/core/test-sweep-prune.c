@@ -272,6 +272,26 @@ START_TEST(test_plan_pruner_checks)
     ck_assert_ptr_nonnull(ok);
     ck_assert_int_eq(mmx_pruner_epochs(ok), 4);
     ck_assert_str_eq(mmx_pruner_metric(ok), "val_bpb");
+    /* Every trial trains 2 epochs (an axis the reader does not look into): grace 2 leaves
+     * nothing to decide. */
+    const char *short_runs = "{\"mmx_sweep\": 1, \"base\": \"base.json\", \"grid\": "
+                             "{\"/train/epochs\": [2]}, \"prune\": {\"rule\": \"asha\", "
+                             "\"metric\": \"test_acc\", \"grace\": 2}}";
+    g_autoptr(mmx_sweep) s4 = mmx_sweep_load_data(short_runs, -1, path, &error);
+    ck_assert_msg(s4 != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_sweep_plan) p4 = mmx_sweep_plan_new(s4, &error);
+    g_autoptr(mmx_pruner) none4 = mmx_sweep_plan_pruner(p4, &error);
+    ck_assert_ptr_null(none4);
+    ck_assert_contains(error->message, "sweep.json: /prune/grace: the first decision comes after "
+                                       "epoch 2, but the trials train 2 epochs: nothing would be "
+                                       "pruned; lower grace or train longer");
+    g_clear_error(&error);
+    /* The library's own check of a prune object it is handed. */
+    g_autoptr(json_t) bad = json_pack("{ss ss}", "rule", "hyperband", "metric", "test_acc");
+    g_autoptr(mmx_pruner) nob = mmx_pruner_new(bad, 4, &error);
+    ck_assert_ptr_null(nob);
+    ck_assert_str_eq(error->message,
+                     "/prune: expected {\"rule\": \"median\" | \"asha\", \"metric\": ...}");
 }
 END_TEST
 

@@ -578,6 +578,12 @@ static const bad_case bad_cases[] = {
      "/prune/metric: 'test_accuracy' is not a metric of metrics.jsonl (did you mean "
      "'test_acc'?); expected one of: test_acc, test_loss, val_acc, val_loss, val_bpb, val_ppl, "
      "train_acc, train_loss"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": 3}}",
+     "/prune/metric: an integer is not a metric of metrics.jsonl; expected one of: test_acc"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": \"1\"}}",
+     "/prune/grace: expected an integer epoch from 1 (the first decision comes after it), got "
+     "a string"},
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
      "\"test_acc\", \"direction\": \"up\"}}",
      "/prune/direction: expected \"max\" (higher is better) or \"min\", got up"},
@@ -656,7 +662,7 @@ START_TEST(test_shipped_sweeps)
     /* specs/sweeps/: every file is a well-formed sweep spec; with the zoo in place they
      * plan without an invalid trial. Before the zoo lands, the only problems allowed are
      * the missing base specs. */
-    const char *names[] = {"ffnification.json", "symmetry.json", "mixers.json"};
+    const char *names[] = {"ffnification.json", "symmetry.json", "mixers.json", "lr-asha.json"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *rel = g_build_filename("specs", "sweeps", names[i], NULL);
         g_autofree char *path = mmx_test_source_path(rel);
@@ -1357,6 +1363,14 @@ START_TEST(test_prune_asha)
     ck_assert_int_eq(sweep_cli(dir1, res, &out, &err), 0);
     g_autoptr(json_t) again = records(dir1);
     ck_assert_int_eq(json_array_size(again), json_array_size(recs1));
+    /* --no-prune on a pruned folder leaves the pruned trials pruned (final), runs nothing. */
+    const char *nop[] = {"--resume", "--no-prune", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, nop, &out, &err), 0);
+    ck_assert_contains(out, "2 of 18 trials finished, 16 pruned, 0 failed");
+    g_autoptr(json_t) again2 = records(dir1);
+    ck_assert_int_eq(json_array_size(again2), json_array_size(recs1));
 
     /* Pruning needs the coordinator: no Slurm array tasks. */
     const char *slurm[] = {"--emit-slurm", "job.sh", NULL};
@@ -1365,6 +1379,24 @@ START_TEST(test_prune_asha)
     ck_assert_int_eq(sweep_cli(dir1, slurm, &out, &err), 2);
     ck_assert_contains(err, "the sweep prunes (/prune), and pruning needs the coordinator to "
                             "pause and promote trials");
+    const char *trial[] = {"--trial", "0", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, trial, &out, &err), 2);
+    ck_assert_contains(err, "not as Slurm array tasks (--trial)");
+
+    /* A metric the trials do not write: each trial fails at its first pause, saying so. */
+    g_autofree char *dir2 = run_dir(
+        "{\"mmx_sweep\": 1, \"name\": \"nometric\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"prune\": {\"rule\": \"asha\", \"metric\": \"val_acc\"}}");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir2, NULL, &out, &err), 0);
+    ck_assert_contains(out, "0 of 18 trials finished, 0 pruned, 18 failed");
+    g_autoptr(json_t) recs2 = records(dir2);
+    ck_assert_contains(event_reason(recs2, 0, "failed"),
+                       "metrics.jsonl has no number 'val_acc' at epoch 1 (the metric /prune "
+                       "compares)");
 }
 END_TEST
 
@@ -1578,6 +1610,26 @@ START_TEST(test_mpi_executor)
     g_autoptr(json_t) recs = records(dir);
     ck_assert_int_eq(count_events(recs, "finished", NULL), 6);
     ck_assert_int_eq(count_events(recs, "started", NULL), 6);
+
+    /* A pruned sweep over the ranks: paused and promoted trials (jobs with --pause-after
+     * and --resume) take the decisions of the local executor. */
+    g_autofree char *pdir = run_dir(asha_sweep);
+    g_autofree char *psweep = g_build_filename(pdir, "sweep.json", NULL);
+    g_autofree char *pout = g_build_filename(pdir, "out", NULL);
+    argv[7] = psweep;
+    argv[9] = pout;
+    g_free(out);
+    g_free(err);
+    ck_assert(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                           &status, &error));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d\n%.1500s\n%.1500s",
+                  status, out, err);
+    ck_assert_contains(out, "2 of 18 trials finished, 16 pruned");
+    g_autofree char *ldir = run_dir(asha_sweep);
+    ck_assert_int_eq(sweep_cli(ldir, NULL, NULL, NULL), 0);
+    g_autoptr(json_t) pr = records(pdir), lr = records(ldir);
+    g_autofree char *a = outcomes(pr), *b = outcomes(lr);
+    ck_assert_str_eq(a, b);
 }
 END_TEST
 

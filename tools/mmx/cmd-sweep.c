@@ -258,30 +258,21 @@ run_one_trial(const mmx_sweep_plan *plan, mmx_sweep_run_options *opt)
 static json_t *
 budget_json(const mmx_sweep_plan *plan, const mmx_pruner *pruner)
 {
-    g_autoptr(GArray) units = g_array_new(FALSE, FALSE, sizeof(int));
-    g_autoptr(GHashTable) unit_of = g_hash_table_new(g_str_hash, g_str_equal);
+    int n = 0;
+    g_autofree int *index = NULL;
+    g_autofree int *units = mmx_sweep_plan_units(plan, &n, &index);
     int64_t full = 0;
-    for (int i = 0; i < mmx_sweep_plan_size(plan); i++) {
-        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
-        if (t->state != MMX_TRIAL_RUN)
-            continue;
-        gpointer u;
-        if (!g_hash_table_lookup_extended(unit_of, t->config, NULL, &u)) {
-            u = GINT_TO_POINTER(g_hash_table_size(unit_of));
-            g_hash_table_insert(unit_of, (gpointer)t->config, u);
-        }
-        int ui = GPOINTER_TO_INT(u);
-        g_array_append_val(units, ui);
+    for (int k = 0; k < n; k++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, index[k]);
         json_t *e = json_object_get(json_object_get(t->spec, "train"), "epochs");
-        full += json_is_integer(e) ? json_integer_value(e) : 10;
+        full += json_is_integer(e) ? json_integer_value(e) : 10; /* the recipe's default */
     }
     if (pruner == NULL)
         return json_pack("{sI}", "epochs_without_pruning", (json_int_t)full);
-    mmx_prune_budget b = mmx_pruner_budget(pruner, (const int *)(void *)units->data,
-                                           (int)units->len, 1000);
+    mmx_prune_budget b = mmx_pruner_budget(pruner, units, n, 0);
     return json_pack("{sI sI sf si}", "epochs_without_pruning", (json_int_t)b.full,
                      "epochs_worst_case", (json_int_t)b.worst, "epochs_expected", b.expected,
-                     "simulated_sweeps", 1000);
+                     "simulated_sweeps", b.samples);
 }
 
 static void
@@ -298,10 +289,11 @@ print_budget(const json_t *b, const json_t *prune)
     g_autoptr(json_t) shown = mmx_json_without_docs(prune);
     g_autofree char *rule = json_dumps(shown, JSON_COMPACT | JSON_SORT_KEYS);
     printf(" without pruning; with %s: %" G_GINT64_FORMAT " worst case (%.0f%%), %.1f expected "
-           "(%.0f%%: the mean of 1000 simulated sweeps whose variants keep a random rank at every "
+           "(%.0f%%: the mean of %d simulated sweeps whose variants keep a random rank at every "
            "epoch)\n",
            rule, worst, full ? 100.0 * (double)worst / (double)full : 0, expected,
-           full ? 100.0 * expected / (double)full : 0);
+           full ? 100.0 * expected / (double)full : 0,
+           (int)json_integer_value(json_object_get(b, "simulated_sweeps")));
 }
 
 static json_t *
@@ -437,9 +429,13 @@ mmx_cmd_sweep(int argc, char **argv)
         return mmx_cli_fail(cmd, usage ? MMX_EXIT_USAGE : MMX_EXIT_FAILURE, "%s", error->message);
     }
     if (opt_json) {
-        mmx_cli_print_json(summary_json(&sum, out));
+        json_t *j = summary_json(&sum, out);
+        if (pruner || sum.pruned)
+            json_object_set_new(j, "pruned", json_integer(sum.pruned));
+        mmx_cli_print_json(j);
     } else {
-        g_autofree char *pr = pruner ? g_strdup_printf(", %d pruned", sum.pruned) : g_strdup("");
+        g_autofree char *pr =
+            pruner || sum.pruned ? g_strdup_printf(", %d pruned", sum.pruned) : g_strdup("");
         printf("sweep %s: %d of %d trials finished%s, %d failed, %d not run (invalid, over a "
                "constraint or duplicate)\nresults in %s; make the report with: mmx report %s\n",
                mmx_sweep_plan_name(plan), sum.finished, sum.planned, pr, sum.failed, sum.skipped,
