@@ -1,9 +1,11 @@
 /* report-svg.c: the plots of `mmx report`, written as SVG by mmx itself.
  *
- * Four plots: learning curves (test accuracy per epoch: the mean over seeds as a line, the
- * min-max over seeds as a band), accuracy vs FLOPs and vs params (mean +- std over seeds,
- * the Pareto front as a dashed step line: no other variant is both cheaper and better),
- * and a forest plot of the deltas vs the baseline with their 95% confidence intervals.
+ * Four plots of the sweep's metric (test accuracy in percent, or validation bits per byte
+ * for language models: report-private.h): learning curves (the metric per epoch: the mean
+ * over seeds as a line, the min-max over seeds as a band), the metric vs FLOPs and vs
+ * params (mean +- std over seeds, the Pareto front as a dashed step line: no other variant
+ * is both cheaper and better), and a forest plot of the deltas vs the baseline with their
+ * 95% confidence intervals.
  * The plotting kit (axes, ticks, text, files) is core/svg.c's; the legend of variants is
  * here.
  */
@@ -46,7 +48,8 @@ bool
 mmx__svg_curves(const mmx_report *r, const char *path, GError **error)
 {
     mmx__plot p = {0};
-    g_autofree char *title = g_strdup_printf("%s: test accuracy per epoch", r->name);
+    const double S = r->metric->scale;
+    g_autofree char *title = g_strdup_printf("%s: %s per epoch", r->name, r->metric->name);
     mmx__svg_begin(&p, 860, 480, 80, 260, title);
     int epochs = 0;
     double lo = INFINITY, hi = -INFINITY;
@@ -54,13 +57,13 @@ mmx__svg_curves(const mmx_report *r, const char *path, GError **error)
         const mmx__variant *v = g_ptr_array_index(r->variants, i);
         epochs = MAX(epochs, v->epochs);
         for (int e = 0; e < v->epochs; e++) {
-            lo = fmin(lo, 100 * g_array_index(v->c_min, double, e));
-            hi = fmax(hi, 100 * g_array_index(v->c_max, double, e));
+            lo = fmin(lo, S * g_array_index(v->c_min, double, e));
+            hi = fmax(hi, S * g_array_index(v->c_max, double, e));
         }
     }
     if (epochs == 0) {
-        p.x0 = 1, p.x1 = 2, p.y0 = 0, p.y1 = 100;
-        mmx__svg_axes(&p, "epoch", "test accuracy (%)", true);
+        p.x0 = 1, p.x1 = 2, p.y0 = 0, p.y1 = S;
+        mmx__svg_axes(&p, "epoch", r->metric->axis, true);
         mmx__svg_no_data(&p, "no finished trial with metrics");
         return mmx__svg_end(&p, path, error);
     }
@@ -69,7 +72,8 @@ mmx__svg_curves(const mmx_report *r, const char *path, GError **error)
     p.y0 = lo;
     p.y1 = hi;
     mmx__svg_pad_range(&p.y0, &p.y1, false);
-    mmx__svg_axes(&p, "epoch", "test accuracy (%): mean over seeds, band min-max", true);
+    g_autofree char *ylabel = g_strdup_printf("%s: mean over seeds, band min-max", r->metric->axis);
+    mmx__svg_axes(&p, "epoch", ylabel, true);
     for (guint i = 0; i < r->variants->len; i++) {
         const mmx__variant *v = g_ptr_array_index(r->variants, i);
         const char *color = mmx__svg_palette[i % G_N_ELEMENTS(mmx__svg_palette)];
@@ -78,10 +82,10 @@ mmx__svg_curves(const mmx_report *r, const char *path, GError **error)
         GString *band = g_string_new(NULL);
         for (int e = 0; e < v->epochs; e++)
             g_string_append_printf(band, "%.1f,%.1f ", mmx__svg_px(&p, e + 1),
-                                   mmx__svg_py(&p, 100 * g_array_index(v->c_max, double, e)));
+                                   mmx__svg_py(&p, S * g_array_index(v->c_max, double, e)));
         for (int e = v->epochs - 1; e >= 0; e--)
             g_string_append_printf(band, "%.1f,%.1f ", mmx__svg_px(&p, e + 1),
-                                   mmx__svg_py(&p, 100 * g_array_index(v->c_min, double, e)));
+                                   mmx__svg_py(&p, S * g_array_index(v->c_min, double, e)));
         g_string_append_printf(p.s,
                                "<polygon points=\"%s\" fill=\"%s\" fill-opacity=\"0.15\" "
                                "stroke=\"none\"/>\n",
@@ -90,7 +94,7 @@ mmx__svg_curves(const mmx_report *r, const char *path, GError **error)
         GString *line = g_string_new(NULL);
         for (int e = 0; e < v->epochs; e++)
             g_string_append_printf(line, "%.1f,%.1f ", mmx__svg_px(&p, e + 1),
-                                   mmx__svg_py(&p, 100 * g_array_index(v->c_mean, double, e)));
+                                   mmx__svg_py(&p, S * g_array_index(v->c_mean, double, e)));
         g_string_append_printf(p.s,
                                "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" "
                                "stroke-width=\"%s\"/>\n",
@@ -98,7 +102,7 @@ mmx__svg_curves(const mmx_report *r, const char *path, GError **error)
         g_string_free(line, TRUE);
         for (int e = 0; e < v->epochs; e++)
             g_string_append_printf(p.s, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
-                                   mmx__svg_px(&p, e + 1), mmx__svg_py(&p, 100 * g_array_index(v->c_mean, double, e)),
+                                   mmx__svg_px(&p, e + 1), mmx__svg_py(&p, S * g_array_index(v->c_mean, double, e)),
                                    color);
     }
     legend(&p, r, has_curve);
@@ -136,8 +140,12 @@ bool
 mmx__svg_scatter(const mmx_report *r, const char *path, bool flops, GError **error)
 {
     mmx__plot p = {0};
-    const char *what = flops ? "FLOPs per image" : "parameters";
-    g_autofree char *title = g_strdup_printf("%s: test accuracy vs %s", r->name, what);
+    bool lm = !r->metric->higher_better; /* bits per byte: the samples are text windows */
+    const char *what = flops ? (lm ? "FLOPs per window" : "FLOPs per image") : "parameters";
+    const double S = r->metric->scale;
+    /* Up is better on the plot's own terms: the front keeps the best of each cost. */
+    const double better = r->metric->higher_better ? 1 : -1;
+    g_autofree char *title = g_strdup_printf("%s: %s vs %s", r->name, r->metric->name, what);
     mmx__svg_begin(&p, 860, 480, 80, 260, title);
     bool (*has)(const mmx__variant *) = flops ? has_flops_point : has_params_point;
     g_autoptr(GArray) pts = g_array_new(FALSE, FALSE, sizeof(point));
@@ -146,18 +154,18 @@ mmx__svg_scatter(const mmx_report *r, const char *path, bool flops, GError **err
         const mmx__variant *v = g_ptr_array_index(r->variants, i);
         if (!has(v))
             continue;
-        point q = {flops ? v->flops : (double)v->params, 100 * v->acc_mean};
+        point q = {flops ? v->flops : (double)v->params, S * v->acc_mean};
         g_array_append_val(pts, q);
         xlo = fmin(xlo, q.x);
         xhi = fmax(xhi, q.x);
-        ylo = fmin(ylo, q.y - 100 * v->acc_std);
-        yhi = fmax(yhi, q.y + 100 * v->acc_std);
+        ylo = fmin(ylo, q.y - S * v->acc_std);
+        yhi = fmax(yhi, q.y + S * v->acc_std);
     }
     g_autofree char *xlabel =
         g_strdup_printf("%s%s", what, flops ? " (forward, multiply-add = 2)" : "");
     if (pts->len == 0) {
-        p.x0 = 0, p.x1 = 1, p.y0 = 0, p.y1 = 100;
-        mmx__svg_axes(&p, xlabel, "test accuracy (%)", false);
+        p.x0 = 0, p.x1 = 1, p.y0 = 0, p.y1 = S;
+        mmx__svg_axes(&p, xlabel, r->metric->axis, false);
         mmx__svg_no_data(&p, flops ? "no FLOPs recorded" : "no parameter counts recorded");
         return mmx__svg_end(&p, path, error);
     }
@@ -171,23 +179,25 @@ mmx__svg_scatter(const mmx_report *r, const char *path, bool flops, GError **err
     p.y1 = yhi;
     mmx__svg_pad_range(&p.y0, &p.y1, false);
     g_autofree char *xl = g_strdup_printf("%s%s", xlabel, p.logx ? ", log scale" : "");
-    mmx__svg_axes(&p, xl, "test accuracy (%): mean ± std over seeds", false);
+    g_autofree char *yl = g_strdup_printf("%s: mean ± std over seeds", r->metric->axis);
+    mmx__svg_axes(&p, xl, yl, false);
 
     /* The Pareto front: sorted by cost, each point better than every cheaper one. */
     g_array_sort(pts, by_x);
     GString *front = g_string_new(NULL);
-    double best = -INFINITY;
+    double best = -INFINITY; /* in better units */
     for (guint i = 0; i < pts->len; i++) {
         point q = g_array_index(pts, point, i);
-        if (q.y <= best)
+        if (better * q.y <= best)
             continue;
         if (front->len)
-            g_string_append_printf(front, "%.1f,%.1f ", mmx__svg_px(&p, q.x), mmx__svg_py(&p, best));
+            g_string_append_printf(front, "%.1f,%.1f ", mmx__svg_px(&p, q.x),
+                                   mmx__svg_py(&p, better * best));
         g_string_append_printf(front, "%.1f,%.1f ", mmx__svg_px(&p, q.x), mmx__svg_py(&p, q.y));
-        best = q.y;
+        best = better * q.y;
     }
     /* The front holds to the right edge: nothing past the last point beats it. */
-    g_string_append_printf(front, "%.1f,%.1f", p.left + p.pw, mmx__svg_py(&p, best));
+    g_string_append_printf(front, "%.1f,%.1f", p.left + p.pw, mmx__svg_py(&p, better * best));
     g_string_append_printf(p.s,
                            "<polyline points=\"%s\" fill=\"none\" stroke=\"#444\" "
                            "stroke-width=\"1.5\" stroke-dasharray=\"6,4\"/>\n",
@@ -199,9 +209,9 @@ mmx__svg_scatter(const mmx_report *r, const char *path, bool flops, GError **err
             continue;
         const char *color = mmx__svg_palette[i % G_N_ELEMENTS(mmx__svg_palette)];
         double x = mmx__svg_px(&p, flops ? v->flops : (double)v->params);
-        double y = mmx__svg_py(&p, 100 * v->acc_mean);
-        double e0 = mmx__svg_py(&p, 100 * (v->acc_mean - v->acc_std));
-        double e1 = mmx__svg_py(&p, 100 * (v->acc_mean + v->acc_std));
+        double y = mmx__svg_py(&p, S * v->acc_mean);
+        double e0 = mmx__svg_py(&p, S * (v->acc_mean - v->acc_std));
+        double e1 = mmx__svg_py(&p, S * (v->acc_mean + v->acc_std));
         g_string_append_printf(p.s,
                                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                                "stroke=\"%s\" stroke-width=\"1.5\"/>\n",
@@ -230,17 +240,18 @@ mmx__svg_forest(const mmx_report *r, const char *path, GError **error)
 {
     int rows = 0;
     double lo = 0, hi = 0;
+    const double S = r->metric->scale;
     for (guint i = 0; i < r->variants->len; i++) {
         const mmx__variant *v = g_ptr_array_index(r->variants, i);
         if (!has_delta(v))
             continue;
         rows++;
-        lo = fmin(lo, 100 * (v->pairs >= 2 ? v->d_lo : v->d_mean));
-        hi = fmax(hi, 100 * (v->pairs >= 2 ? v->d_hi : v->d_mean));
+        lo = fmin(lo, S * (v->pairs >= 2 ? v->d_lo : v->d_mean));
+        hi = fmax(hi, S * (v->pairs >= 2 ? v->d_hi : v->d_mean));
     }
     mmx__plot p = {0};
     g_autofree char *title =
-        g_strdup_printf("%s: Δ test accuracy vs %s (95%% CI, paired by seed)", r->name,
+        g_strdup_printf("%s: Δ %s vs %s (95%% CI, paired by seed)", r->name, r->metric->name,
                         r->baseline ? r->baseline->label : "the baseline");
     double h = 140 + 28.0 * (rows ? rows : 1);
     mmx__svg_begin(&p, 860, h, 300, 40, title);
@@ -269,8 +280,9 @@ mmx__svg_forest(const mmx_report *r, const char *path, GError **error)
                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" "
                            "stroke-dasharray=\"4,3\"/>\n",
                            zx, p.top, zx, p.top + p.ph);
-    mmx__svg_text(&p, p.left + p.pw / 2, p.top + p.ph + 42, "middle", 13, NULL,
-            "Δ test accuracy (percentage points); whiskers: 95% CI, Student's t");
+    g_autofree char *xaxis =
+        g_strdup_printf("%s; whiskers: 95%% CI, Student's t", r->metric->delta_axis);
+    mmx__svg_text(&p, p.left + p.pw / 2, p.top + p.ph + 42, "middle", 13, NULL, xaxis);
     if (rows == 0)
         mmx__svg_no_data(&p, "no variant shares a finished seed with the baseline");
     int k = 0;
@@ -284,11 +296,11 @@ mmx__svg_forest(const mmx_report *r, const char *path, GError **error)
             g_string_append_printf(p.s,
                                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                                    "stroke=\"%s\" stroke-width=\"2\"/>\n",
-                                   mmx__svg_px(&p, 100 * v->d_lo), y, mmx__svg_px(&p, 100 * v->d_hi), y, color);
+                                   mmx__svg_px(&p, S * v->d_lo), y, mmx__svg_px(&p, S * v->d_hi), y, color);
         g_string_append_printf(p.s,
                                "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" "
                                "fill=\"%s\" stroke=\"#222\"/>\n",
-                               mmx__svg_px(&p, 100 * v->d_mean) - 5, y - 5, color);
+                               mmx__svg_px(&p, S * v->d_mean) - 5, y - 5, color);
         g_autofree char *l =
             g_strdup_printf("%.36s%s (n=%d)", v->label, strlen(v->label) > 36 ? "…" : "", v->pairs);
         mmx__svg_text(&p, p.left - 10, y + 4, "end", 12, NULL, l);

@@ -11,11 +11,13 @@
  *
  * Statistics (docs/sweeps.md states them with the table):
  * - mean and sample standard deviation (n - 1) over the finished seeds;
- * - delta of test accuracy vs the baseline, paired by seed: d_s = acc_v(s) - acc_b(s) over
+ * - the metric is test accuracy, or for language models validation bits per byte (lower
+ *   is better), chosen by the first finished trial's result;
+ * - delta of the metric vs the baseline, paired by seed: d_s = acc_v(s) - acc_b(s) over
  *   the seeds both finished; mean d, and with n >= 2 pairs the 95% confidence interval
  *   mean +- t(0.975, n - 1) * sd(d) / sqrt(n), Student's t;
  * - params and FLOPs from result.json (the graph's count), else from the plan.
- * Variants are sorted by mean test accuracy, best first; the baseline is marked.
+ * Variants are sorted by the mean metric, best first; the baseline is marked.
  */
 #include "report-private.h"
 
@@ -60,6 +62,38 @@ mean_std(const GArray *v, double *mean, double *sd)
     *sd = n > 1 ? sqrt(q / (n - 1)) : (n == 1 ? 0 : NAN);
 }
 
+/* ---- the metric ---- */
+
+static const mmx__metric metric_accuracy = {
+    .result = "test_acc",
+    .curve = "test_acc",
+    .curve_alt = "val_acc",
+    .loss = "test_loss",
+    .name = "test accuracy",
+    .column = "test acc % (mean ± std)",
+    .loss_column = "test loss (mean ± std)",
+    .delta_column = "Δ acc vs baseline, pp [95% CI]",
+    .axis = "test accuracy (%)",
+    .delta_axis = "Δ test accuracy (percentage points)",
+    .scale = 100,
+    .format = "%.2f",
+    .higher_better = true};
+
+static const mmx__metric metric_bits_per_byte = {
+    .result = "val_bpb",
+    .curve = "val_bpb",
+    .curve_alt = NULL,
+    .loss = "val_loss",
+    .name = "validation bits per byte",
+    .column = "val bits/byte (mean ± std)",
+    .loss_column = "val loss, nats (mean ± std)",
+    .delta_column = "Δ bits/byte vs baseline [95% CI]",
+    .axis = "validation bits per byte",
+    .delta_axis = "Δ validation bits per byte (lower is better)",
+    .scale = 1,
+    .format = "%.4f",
+    .higher_better = false};
+
 /* ---- variants ---- */
 
 static mmx__variant *
@@ -96,9 +130,10 @@ variant_free(gpointer p)
     g_free(v);
 }
 
-/* Test accuracy per epoch of one trial (val_acc when the run had a validation split). */
+/* The metric per epoch of one trial (for accuracy: val_acc when the run had a validation
+ * split). */
 static GArray *
-read_curve(const char *dir, const char *id)
+read_curve(const char *dir, const char *id, const mmx__metric *metric)
 {
     g_autofree char *path = g_build_filename(dir, MMX_SWEEP_TRIALS, id, "metrics.jsonl", NULL);
     g_autofree char *text = NULL;
@@ -108,9 +143,9 @@ read_curve(const char *dir, const char *id)
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     for (char **l = lines; *l; l++) {
         json_t *rec = json_loads(*l, 0, NULL);
-        json_t *a = json_object_get(rec, "test_acc");
-        if (!a)
-            a = json_object_get(rec, "val_acc");
+        json_t *a = json_object_get(rec, metric->curve);
+        if (!a && metric->curve_alt)
+            a = json_object_get(rec, metric->curve_alt);
         json_int_t ep = json_integer_value(json_object_get(rec, "epoch"));
         if (a && ep >= 1 && ep <= 100000) {
             double x = json_number_value(a);
@@ -139,15 +174,17 @@ by_seed(gconstpointer a, gconstpointer b)
     return x->seed < y->seed ? -1 : x->seed > y->seed;
 }
 
+/* Best mean metric first (the variants that finished nothing last), then plan order. */
 static gint
-by_accuracy(gconstpointer a, gconstpointer b)
+by_metric(gconstpointer a, gconstpointer b, gpointer metric)
 {
     const mmx__variant *x = *(mmx__variant *const *)a, *y = *(mmx__variant *const *)b;
     bool hx = x->finished > 0, hy = y->finished > 0;
     if (hx != hy)
         return hx ? -1 : 1;
     if (hx && x->acc_mean != y->acc_mean)
-        return x->acc_mean > y->acc_mean ? -1 : 1;
+        return (x->acc_mean > y->acc_mean) == ((const mmx__metric *)metric)->higher_better ? -1
+                                                                                          : 1;
     return x->order - y->order;
 }
 
@@ -163,7 +200,7 @@ compute(mmx_report *r, mmx__variant *v, GArray *trials)
         g_array_append_val(v->loss, t->loss);
         if (!isnan(t->imgs))
             g_array_append_val(v->imgs, t->imgs);
-        g_ptr_array_add(curves, read_curve(r->dir, t->id));
+        g_ptr_array_add(curves, read_curve(r->dir, t->id, r->metric));
     }
     v->finished = (int)trials->len;
     mean_std(v->acc, &v->acc_mean, &v->acc_std);
@@ -281,14 +318,20 @@ take_plan(mmx__variant *v, json_t *t, const char *state)
     }
 }
 
-/* A finished trial's figures, and the graph's counts, which win over the plan's. */
+/* A finished trial's figures, and the graph's counts, which win over the plan's. The
+ * first finished trial decides the sweep's metric. */
 static finished_trial
-take_result(mmx__variant *v, json_t *t, const json_t *record, const char *id)
+take_result(mmx_report *r, mmx__variant *v, json_t *t, const json_t *record, const char *id)
 {
     json_t *res = json_object_get(record, "result");
+    if (r->metric == NULL)
+        r->metric = json_is_number(json_object_get(res, metric_bits_per_byte.result))
+                        ? &metric_bits_per_byte
+                        : &metric_accuracy;
+    json_t *m = json_object_get(res, r->metric->result), *l = json_object_get(res, r->metric->loss);
     finished_trial ft = {json_integer_value(json_object_get(t, "seed")),
-                         json_number_value(json_object_get(res, "test_acc")),
-                         json_number_value(json_object_get(res, "test_loss")), NAN, (char *)id};
+                         json_is_number(m) ? json_number_value(m) : NAN,
+                         json_is_number(l) ? json_number_value(l) : NAN, NAN, (char *)id};
     json_t *ips = json_object_get(res, "train_img_per_s");
     if (json_is_number(ips))
         ft.imgs = json_number_value(ips);
@@ -327,7 +370,7 @@ fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable 
         const json_t *rec = mmx__results_record(fold, id);
         switch (mmx__results_status(fold, id)) {
         case MMX__TRIAL_FINISHED: {
-            finished_trial ft = take_result(v, t, rec, id);
+            finished_trial ft = take_result(r, v, t, rec, id);
             g_array_append_val(g_hash_table_lookup(done, v->config), ft);
             break;
         }
@@ -341,9 +384,33 @@ fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable 
                                             why ? why : "failed"));
             break;
         }
+        case MMX__TRIAL_PRUNED: {
+            v->pruned++;
+            json_t *vals = json_object_get(rec, "values");
+            int e = (int)json_integer_value(json_object_get(rec, "epoch"));
+            g_ptr_array_add(r->pruned,
+                            g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": epoch %d, %s %.4f: %s",
+                                            v->label,
+                                            (gint64)json_integer_value(json_object_get(t, "seed")),
+                                            e, r->prune_metric ? r->prune_metric : "metric",
+                                            json_number_value(json_array_get(vals, (size_t)e - 1)),
+                                            json_string_value(json_object_get(rec, "reason"))));
+            break;
+        }
         case MMX__TRIAL_NOT_STARTED:
         case MMX__TRIAL_PENDING:
+        case MMX__TRIAL_PAUSED:
             break;
+        }
+        if (r->prune) {
+            /* Epochs trained: a finished trial's, else what its records say it trained. */
+            const json_t *res = json_object_get(rec, "result");
+            json_t *pv = json_object_get(mmx__results_progress(fold, id), "values");
+            int64_t e = mmx__results_status(fold, id) == MMX__TRIAL_FINISHED
+                            ? json_integer_value(json_object_get(res, "epochs"))
+                            : (int64_t)json_array_size(pv);
+            r->epochs_trained += e;
+            r->epochs_full += r->prune_epochs;
         }
     }
 }
@@ -353,6 +420,8 @@ fold_trials(mmx_report *r, json_t *trials, const mmx__results *fold, GHashTable 
 static void
 statistics(mmx_report *r, GHashTable *done)
 {
+    if (r->metric == NULL) /* nothing finished */
+        r->metric = &metric_accuracy;
     for (guint k = 0; k < r->variants->len; k++) {
         mmx__variant *v = g_ptr_array_index(r->variants, k);
         compute(r, v, g_hash_table_lookup(done, v->config));
@@ -364,7 +433,7 @@ statistics(mmx_report *r, GHashTable *done)
         if (v != r->baseline)
             compute_delta(v, r->baseline);
     }
-    g_ptr_array_sort(r->variants, by_accuracy);
+    g_ptr_array_sort_with_data(r->variants, by_metric, (gpointer)r->metric);
 }
 
 mmx_report *
@@ -382,6 +451,16 @@ mmx_report_new(const char *dir, GError **error)
     r->name = g_strdup(name ? name : "sweep");
     r->variants = g_ptr_array_new_with_free_func(variant_free);
     r->failures = g_ptr_array_new_with_free_func(g_free);
+    r->pruned = g_ptr_array_new_with_free_func(g_free);
+    /* A sweep that pruned (not one run with --no-prune) has the trials' epochs. */
+    const json_t *prune = json_object_get(json_object_get(manifest, "sweep"), "prune");
+    if (prune)
+        r->prune_metric = g_strdup(json_string_value(json_object_get(prune, "metric")));
+    if (prune && json_object_get(manifest, "prune_epochs")) {
+        r->prune = g_strdup_printf("%s on %s", json_string_value(json_object_get(prune, "rule")),
+                                   r->prune_metric);
+        r->prune_epochs = json_integer_value(json_object_get(manifest, "prune_epochs"));
+    }
     /* config -> GArray of finished_trial; the ids in it are borrowed from the manifest. */
     g_autoptr(GHashTable) done =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)g_array_unref);
@@ -399,6 +478,9 @@ mmx_report_free(mmx_report *r)
     g_free(r->name);
     g_ptr_array_unref(r->variants);
     g_ptr_array_unref(r->failures);
+    g_ptr_array_unref(r->pruned);
+    g_free(r->prune);
+    g_free(r->prune_metric);
     g_free(r);
 }
 
@@ -416,17 +498,27 @@ human(double v)
     return g_strdup_printf("%.0f", v);
 }
 
-/* Accuracy in percent, deltas in percentage points. */
+/* A metric's value as the tables show it (accuracy in percent), with a sign if asked. */
 static char *
-delta_cell(const mmx__variant *v)
+metric_text(const mmx__metric *m, double x, bool sign)
+{
+    g_autofree char *fmt = g_strdup_printf("%s%s", sign ? "%+" : "%", m->format + 1);
+    return g_strdup_printf(fmt, m->scale * x);
+}
+
+/* Deltas in the metric's unit (percentage points for accuracy). */
+static char *
+delta_cell(const mmx__metric *m, const mmx__variant *v)
 {
     if (v->baseline)
         return g_strdup("baseline");
     if (v->pairs == 0)
         return g_strdup("n/a");
+    g_autofree char *d = metric_text(m, v->d_mean, true);
     if (v->pairs == 1)
-        return g_strdup_printf("%+.2f (1 pair, no CI)", 100 * v->d_mean);
-    return g_strdup_printf("%+.2f [%+.2f, %+.2f]", 100 * v->d_mean, 100 * v->d_lo, 100 * v->d_hi);
+        return g_strdup_printf("%s (1 pair, no CI)", d);
+    g_autofree char *lo = metric_text(m, v->d_lo, true), *hi = metric_text(m, v->d_hi, true);
+    return g_strdup_printf("%s [%s, %s]", d, lo, hi);
 }
 
 char *
@@ -434,33 +526,42 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
 {
     GString *md = g_string_new(NULL);
     g_string_append_printf(md, "# Sweep report: %s\n\n", r->name);
-    g_string_append(md, "| variant | seeds | test acc % (mean ± std) | test loss (mean ± std) | "
-                        "Δ acc vs baseline, pp [95% CI] | params | FLOPs/img | train img/s | "
-                        "failed |\n");
+    const mmx__metric *m = r->metric;
+    bool lm = m == &metric_bits_per_byte;
+    g_string_append_printf(md,
+                           "| variant | seeds | %s | %s | %s | params | FLOPs/%s | train %s/s | "
+                           "failed |\n",
+                           m->column, m->loss_column, m->delta_column, lm ? "window" : "img",
+                           lm ? "tokens" : "img");
     g_string_append(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (guint k = 0; k < r->variants->len; k++) {
         const mmx__variant *v = g_ptr_array_index(r->variants, k);
         if (v->planned == 0)
             continue;
-        g_autofree char *d = delta_cell(v);
+        g_autofree char *d = delta_cell(m, v);
         g_autofree char *p = v->has_params ? human((double)v->params) : g_strdup("-");
         g_autofree char *f = v->has_flops ? human(v->flops) : g_strdup("-");
-        g_autofree char *acc =
-            v->finished ? g_strdup_printf("%.2f ± %.2f", 100 * v->acc_mean, 100 * v->acc_std)
-                        : g_strdup("-");
+        g_autofree char *mean = metric_text(m, v->acc_mean, false);
+        g_autofree char *sd = metric_text(m, v->acc_std, false);
+        g_autofree char *acc = v->finished ? g_strdup_printf("%s ± %s", mean, sd) : g_strdup("-");
         g_autofree char *loss =
             v->finished ? g_strdup_printf("%.4f ± %.4f", v->loss_mean, v->loss_std) : g_strdup("-");
         g_autofree char *ips = v->imgs->len ? g_strdup_printf("%.0f", v->imgs_mean) : g_strdup("-");
-        g_string_append_printf(md, "| %s%s%s | %d/%d | %s | %s | %s | %s | %s | %s | %d |\n",
+        g_autofree char *pr = v->pruned ? g_strdup_printf(", %d pruned", v->pruned) : g_strdup("");
+        g_string_append_printf(md, "| %s%s%s | %d/%d%s | %s | %s | %s | %s | %s | %s | %d |\n",
                                v->baseline ? "**" : "", v->label, v->baseline ? "**" : "",
-                               v->finished, v->planned, acc, loss, d, p, f, ips, v->failed);
+                               v->finished, v->planned, pr, acc, loss, d, p, f, ips, v->failed);
     }
-    g_string_append(
-        md, "\nSorted by mean test accuracy. Baseline in bold. Mean ± sample standard "
-            "deviation (n − 1) over the finished seeds. Δ is the test accuracy difference to "
-            "the baseline in percentage points, paired by seed (seeds both finished); the 95% "
-            "confidence interval is mean ± t(0.975, n − 1) · sd / √n with Student's t (n "
-            "pairs). FLOPs are per image, forward pass, multiply-adds counted as 2.\n");
+    g_string_append_printf(
+        md,
+        "\nSorted by mean %s, best first (%s is better). Baseline in bold. Mean ± sample "
+        "standard deviation (n − 1) over the finished seeds. Δ is the %s difference to the "
+        "baseline%s, paired by seed (seeds both finished); the 95%% confidence interval is "
+        "mean ± t(0.975, n − 1) · sd / √n with Student's t (n pairs). FLOPs are per %s, "
+        "forward pass, multiply-adds counted as 2.\n",
+        m->name, m->higher_better ? "higher" : "lower", m->name,
+        lm ? " in bits per byte" : " in percentage points",
+        lm ? "window (one sample of context tokens)" : "image");
     bool header = false;
     for (guint k = 0; k < r->variants->len; k++) {
         const mmx__variant *v = g_ptr_array_index(r->variants, k);
@@ -471,6 +572,23 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
         header = true;
         g_string_append_printf(md, "- %s: %s\n", v->label, v->not_run);
     }
+    if (r->prune) {
+        g_string_append_printf(md,
+                               "\n## Pruning\n\n%s: %" G_GINT64_FORMAT " epochs trained of the %"
+                               G_GINT64_FORMAT " the trials would train without pruning (%.0f%%); "
+                               "a pruned trial's figures are those of the epoch it stopped at, "
+                               "outside the means above.\n",
+                               r->prune, r->epochs_trained, r->epochs_full,
+                               r->epochs_full ? 100.0 * (double)r->epochs_trained /
+                                                    (double)r->epochs_full
+                                              : 0.0);
+    }
+    /* Listed also when the folder was resumed with --no-prune after a pruned run. */
+    if (r->pruned->len)
+        g_string_append_printf(md, "\n%s Pruned trials (%u)\n\n", r->prune ? "###" : "##",
+                               r->pruned->len);
+    for (guint k = 0; k < r->pruned->len; k++)
+        g_string_append_printf(md, "- %s\n", (char *)g_ptr_array_index(r->pruned, k));
     if (r->failures->len) {
         g_string_append_printf(md, "\n## Failed trials (%u)\n\n", r->failures->len);
         for (guint k = 0; k < r->failures->len; k++)
@@ -479,8 +597,8 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
     if (plots_dir) {
         g_string_append(md, "\n## Plots\n\n");
         const char *plots[][2] = {{"curves.svg", "Learning curves"},
-                                  {"acc-vs-flops.svg", "Accuracy vs FLOPs"},
-                                  {"acc-vs-params.svg", "Accuracy vs parameters"},
+                                  {"acc-vs-flops.svg", "Metric vs FLOPs"},
+                                  {"acc-vs-params.svg", "Metric vs parameters"},
                                   {"forest.svg", "Deltas vs the baseline"}};
         for (size_t i = 0; i < G_N_ELEMENTS(plots); i++)
             g_string_append_printf(md, "![%s](%s/%s)\n", plots[i][1], plots_dir, plots[i][0]);
@@ -577,13 +695,26 @@ mmx_report_to_json(const mmx_report *r)
         json_object_set_new(o, "flops", v->has_flops ? json_real(v->flops) : json_null());
         if (v->not_run)
             json_object_set_new(o, "not_run", json_string(v->not_run));
+        if (r->prune)
+            json_object_set_new(o, "pruned", json_integer(v->pruned));
         json_array_append_new(vs, o);
     }
     json_t *failures = json_array();
     for (guint k = 0; k < r->failures->len; k++)
         json_array_append_new(failures, json_string(g_ptr_array_index(r->failures, k)));
-    return json_pack("{ss so so ss}", "name", r->name, "variants", vs, "failures", failures, "ci",
-                     "95% two-sided, Student's t, paired by seed");
+    json_t *j = json_pack("{ss ss so so ss}", "name", r->name, "metric", r->metric->result,
+                          "variants", vs, "failures", failures, "ci",
+                          "95% two-sided, Student's t, paired by seed");
+    if (r->prune) {
+        json_t *pruned = json_array();
+        for (guint k = 0; k < r->pruned->len; k++)
+            json_array_append_new(pruned, json_string(g_ptr_array_index(r->pruned, k)));
+        json_object_set_new(j, "pruning",
+                            json_pack("{ss so sI sI}", "rule", r->prune, "pruned", pruned,
+                                      "epochs_trained", (json_int_t)r->epochs_trained,
+                                      "epochs_without_pruning", (json_int_t)r->epochs_full));
+    }
+    return j;
 }
 
 bool

@@ -40,7 +40,12 @@ typedef struct choice {
     json_t *base;      /* a variant's own base spec (replaces the spec), or NULL */
     char *base_path;   /* its file */
     char *what;        /* "variant 'x'" for messages */
+    int floor;         /* a floor baseline of "floors": FLOOR_IDENTITY or FLOOR_RANDOM, or 0 */
 } choice;
+
+/* The floor baselines of MetaFormer's IdentityFormer and RandFormer: every token mixer
+ * replaced by the identity, or by a frozen random token mixing (linear's random_mixing). */
+enum { FLOOR_IDENTITY = 1, FLOOR_RANDOM = 2 };
 
 static void
 choice_free(gpointer p)
@@ -85,6 +90,59 @@ choice_sets_from(choice *c, json_t *obj)
 }
 
 static bool
+is_token_mixer(const json_t *m)
+{
+    return json_is_object(m) &&
+           g_strcmp0(json_string_value(json_object_get(m, "axis")), "token") == 0;
+}
+
+static json_t *
+floor_mixer(int floor)
+{
+    if (floor == FLOOR_IDENTITY) /* every slot omitted: y = x */
+        return json_pack("{ss}", "axis", "token");
+    return json_pack("{ss s{ss}}", "axis", "token", "key", "op", "random_mixing");
+}
+
+/* Replaces every token mixer under v (the "mixer" of a block, the members of a "parallel"
+ * list) by the floor's; the number replaced. */
+static int
+replace_token_mixers(json_t *v, int floor)
+{
+    int n = 0;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) n += replace_token_mixers(e, floor);
+        return n;
+    }
+    if (!json_is_object(v))
+        return 0;
+    json_t *m = json_object_get(v, "mixer");
+    if (is_token_mixer(m)) {
+        json_object_set_new(v, "mixer", floor_mixer(floor));
+        n++;
+    }
+    json_t *par = json_object_get(v, "parallel");
+    size_t i;
+    json_t *e;
+    json_array_foreach(par, i, e)
+    {
+        if (is_token_mixer(e)) {
+            json_array_set_new(par, i, floor_mixer(floor));
+            n++;
+        }
+    }
+    const char *k;
+    json_object_foreach(v, k, e)
+    {
+        if (strcmp(k, "doc") != 0 && strcmp(k, "mixer") != 0 && strcmp(k, "parallel") != 0)
+            n += replace_token_mixers(e, floor);
+    }
+    return n;
+}
+
+static bool
 choice_apply(const choice *c, json_t **spec, GError **error)
 {
     g_autoptr(GError) local = NULL;
@@ -106,10 +164,19 @@ choice_apply(const choice *c, json_t **spec, GError **error)
         ok = mmx_json_pointer_set(*spec, json_string_value(json_array_get(pair, 0)),
                                   json_array_get(pair, 1), &local);
     }
-    if (!ok)
+    if (!ok) {
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_INVALID, "%s: %s", c->what,
                     local->message);
-    return ok;
+        return false;
+    }
+    if (c->floor && replace_token_mixers(*spec, c->floor) == 0) {
+        g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_INVALID,
+                    "%s: the spec has no token mixer to replace (a mixer with \"axis\": "
+                    "\"token\", in a block, a def or a \"parallel\" list)",
+                    c->what);
+        return false;
+    }
+    return true;
 }
 
 /* "0.001", "gelu", {"op":"x"}: a value as it appears in a variant's name. */
@@ -252,6 +319,27 @@ build_axes(const mmx_sweep *sweep, GPtrArray *axes)
             if (base)
                 choice_sets_from(c, base);
             choice_sets_from(c, v);
+            g_ptr_array_add(a, c);
+        }
+    }
+    if (json_is_true(json_object_get(root, "floors"))) {
+        /* The floor baselines: arms of the ablation, or an axis of their own after the
+         * unchanged spec. */
+        GPtrArray *a = ablation ? g_ptr_array_index(axes, axes->len - 1) : NULL;
+        json_t *base = json_object_get(ablation, "baseline");
+        if (a == NULL) {
+            a = new_axis(axes);
+            g_ptr_array_add(a, choice_new("", "the unchanged spec"));
+        }
+        static const char *const names[] = {"identity-floor", "random-floor"};
+        for (int f = 0; f < 2; f++) {
+            g_autofree char *what = g_strdup_printf("floor '%s'", names[f]);
+            choice *c = choice_new(names[f], what);
+            json_object_set_new(c->overrides, ablation ? "ablation" : "floor",
+                                json_string(names[f]));
+            if (base)
+                choice_sets_from(c, base);
+            c->floor = f == 0 ? FLOOR_IDENTITY : FLOOR_RANDOM;
             g_ptr_array_add(a, c);
         }
     }

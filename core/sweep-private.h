@@ -42,12 +42,19 @@ const json_t *mmx__sweep_plan_json(const mmx_sweep_plan *plan);
  *   or a failure (running, stopped, or its coordinator killed). After a failure this is
  *   --retry-failed's new attempt: the trial is no longer failed and runs on resume;
  * - no record: not started;
- * records without an event and id, or of other events, change nothing. */
+ * - paused (a pruned sweep's trial stopped at a rung or decision epoch, checkpoint kept):
+ *   paused, until the coordinator promotes it (started) or prunes it;
+ * - pruned: pruned, for good, like finished;
+ * records without an event and id, or of other events, change nothing. The last record
+ * with "values" (paused, pruned, and with pruning finished) is the trial's progress: the
+ * pruner's input. */
 typedef enum mmx__trial_status {
     MMX__TRIAL_NOT_STARTED,
     MMX__TRIAL_PENDING,
     MMX__TRIAL_FINISHED,
     MMX__TRIAL_FAILED,
+    MMX__TRIAL_PAUSED,
+    MMX__TRIAL_PRUNED,
 } mmx__trial_status;
 
 typedef struct mmx__results mmx__results;
@@ -59,7 +66,18 @@ void mmx__results_add(mmx__results *results, const json_t *record);
 mmx__trial_status mmx__results_status(const mmx__results *results, const char *id);
 /* The record that made a trial finished or failed (borrowed), or NULL. */
 const json_t *mmx__results_record(const mmx__results *results, const char *id);
+/* The last record with "values" (borrowed), or NULL. */
+const json_t *mmx__results_progress(const mmx__results *results, const char *id);
+/* The "until" of the trial's last started record (0 when it had none). */
+int mmx__results_until(const mmx__results *results, const char *id);
 void mmx__results_free(mmx__results *results);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mmx__results, mmx__results_free)
+
+/* For pruning (sweep.c; the pruners are sweep-prune.c). */
+#define MMX__DEFAULT_EPOCHS 10 /* /train/epochs when a spec gives none (train.c) */
+/* A resolved spec's /train/epochs. */
+int mmx__spec_epochs(const json_t *spec);
+/* Whether a metric of metrics.jsonl is better higher; *known says whether it is one. */
+bool mmx__prune_metric_maximized(const char *metric, bool *known);
 
 #endif /* MMX_SWEEP_PRIVATE_H */

@@ -111,15 +111,24 @@ machine_json(void)
 }
 
 static json_t *
-manifest_new(const mmx_sweep_plan *plan)
+manifest_new(const mmx_sweep_plan *plan, bool prunes)
 {
     g_autofree char *now = now_iso8601();
-    return json_pack("{si ss ss ss ss sO ss ss so ss ss so}", "mmx_sweep_manifest", 1, "name",
+    json_t *m = json_pack("{si ss ss ss ss sO ss ss so ss ss so}", "mmx_sweep_manifest", 1, "name",
                      mmx_sweep_plan_name(plan), "sweep_path", mmx_sweep_plan_sweep_path(plan),
                      "base_path", mmx_sweep_plan_base_path(plan), "fingerprint",
                      mmx_sweep_plan_fingerprint(plan), "sweep", mmx__sweep_plan_json(plan),
                      "mmx_version", mmx_version(), "git", mmx_git_hash(), "machine", machine_json(),
                      "created", now, "updated", now, "trials", mmx_sweep_plan_to_json(plan));
+    /* A pruned sweep: the epochs every trial trains, for the report's budget. */
+    for (int i = 0; prunes && i < mmx_sweep_plan_size(plan); i++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+        if (t->state == MMX_TRIAL_RUN) {
+            json_object_set_new(m, "prune_epochs", json_integer(mmx__spec_epochs(t->spec)));
+            break;
+        }
+    }
+    return m;
 }
 
 static json_t *
@@ -141,9 +150,10 @@ manifest_read(const char *out_dir, GError **error)
 /* Writes sweep.json for the plan; with an existing manifest (resume), keeps its creation
  * time and, when extending, the trials of the earlier plan that the new one lacks. */
 static bool
-manifest_write(const mmx_sweep_plan *plan, const char *out_dir, json_t *old, GError **error)
+manifest_write(const mmx_sweep_plan *plan, const char *out_dir, json_t *old, bool prunes,
+               GError **error)
 {
-    g_autoptr(json_t) m = manifest_new(plan);
+    g_autoptr(json_t) m = manifest_new(plan, prunes);
     if (old) {
         json_object_set(m, "created", json_object_get(old, "created"));
         const char *oldfp = json_string_value(json_object_get(old, "fingerprint"));
@@ -200,7 +210,7 @@ mmx_sweep_write_manifest(const mmx_sweep_plan *plan, const char *out_dir, bool e
                     out_dir, oldfp ? oldfp : "?", mmx_sweep_plan_fingerprint(plan));
         return false;
     }
-    return manifest_write(plan, out_dir, old, error);
+    return manifest_write(plan, out_dir, old, false, error);
 }
 
 /* ---- trial folders ---- */
@@ -221,6 +231,48 @@ finished_result(const char *dir)
         return r;
     json_decref(r);
     return NULL;
+}
+
+/* The metric at epochs 1..upto of a trial folder's metrics.jsonl (new reference: an array
+ * of numbers), and that last epoch's line when asked; NULL with the reason when an epoch or
+ * the metric is missing. */
+static json_t *
+trial_values(const char *dir, const char *metric, int upto, json_t **last, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "metrics.jsonl", NULL);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(json_t) lines = mmx_jsonl_read_all(path, NULL, &local);
+    if (lines == NULL) {
+        g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_FAILED, "cannot read %s: %s", path,
+                    local->message);
+        return NULL;
+    }
+    g_autoptr(json_t) by_epoch = json_array();
+    for (int e = 0; e < upto; e++)
+        json_array_append_new(by_epoch, json_null());
+    size_t i;
+    json_t *line;
+    json_array_foreach(lines, i, line)
+    {
+        json_int_t e = json_integer_value(json_object_get(line, "epoch"));
+        if (e >= 1 && e <= upto)
+            json_array_set(by_epoch, (size_t)e - 1, line);
+    }
+    json_t *values = json_array();
+    for (int e = 0; e < upto; e++) {
+        json_t *v = json_object_get(json_array_get(by_epoch, (size_t)e), metric);
+        if (!json_is_number(v)) {
+            g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_FAILED,
+                        "%s has no number '%s' at epoch %d (the metric /prune compares)", path,
+                        metric, e + 1);
+            json_decref(values);
+            return NULL;
+        }
+        json_array_append_new(values, json_real(json_number_value(v)));
+    }
+    if (last)
+        *last = json_incref(json_array_get(by_epoch, (size_t)upto - 1));
+    return values;
 }
 
 bool
@@ -254,7 +306,7 @@ mmx_sweep_outcome_clear(mmx_sweep_outcome *o)
     o->result = NULL;
 }
 
-static const char *const outcome_names[] = {"finished", "failed", "interrupted"};
+static const char *const outcome_names[] = {"finished", "failed", "interrupted", "paused"};
 
 char *
 mmx_sweep_outcome_to_string(const mmx_sweep_outcome *o)
@@ -277,7 +329,7 @@ mmx_sweep_outcome_from_string(const char *text, mmx_sweep_outcome *o, GError **e
     g_autoptr(json_t) j = json_loads(text, 0, NULL);
     const char *status = json_string_value(json_object_get(j, "status"));
     int k = -1;
-    for (int i = 0; status && i < 3; i++)
+    for (int i = 0; status && i < (int)G_N_ELEMENTS(outcome_names); i++)
         if (strcmp(status, outcome_names[i]) == 0)
             k = i;
     if (k < 0 || !json_is_integer(json_object_get(j, "index"))) {
@@ -350,6 +402,7 @@ typedef struct child {
     gint64 started;   /* monotonic microseconds */
     double timeout;   /* seconds, 0 none */
     gint64 term_sent; /* when SIGTERM went, 0 if not */
+    int pause_after;  /* the epoch it was asked to pause at, 0 none */
     bool timed_out;
     bool stopped; /* stopped by the coordinator */
 } child;
@@ -377,8 +430,19 @@ local_start(void *self, const mmx_sweep_job *job, GError **error)
     g_autofree char *logp = g_build_filename(job->trial_dir, "train.log", NULL);
     g_autofree char *seed = g_strdup_printf("%" G_GINT64_FORMAT, job->seed);
     g_autofree char *threads = g_strdup_printf("%d", job->threads > 0 ? job->threads : 1);
+    g_autofree char *pause = g_strdup_printf("%d", job->pause_after);
     const char *argv[] = {job->trainer, "train", spec,      "--out", job->trial_dir, "--seed", seed,
-                          "--threads",  threads, "--quiet", NULL};
+                          "--threads",  threads, "--quiet", NULL, NULL, NULL};
+    /* A pruned sweep's trial: continued from its checkpoint (the run's own config.json
+     * has its spec and seed), and paused at its next rung or decision epoch. */
+    const char *resumed[] = {job->trainer, "train", "--resume", job->trial_dir, "--threads",
+                             threads,      "--quiet", NULL,     NULL,           NULL};
+    const char **args = job->resume ? resumed : argv;
+    if (job->pause_after > 0) {
+        int at = job->resume ? 7 : 10;
+        args[at] = "--pause-after";
+        args[at + 1] = pause;
+    }
     int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (logfd < 0)
         return io_error(error, "cannot create", logp, errno);
@@ -402,7 +466,7 @@ local_start(void *self, const mmx_sweep_job *job, GError **error)
             dup2(devnull, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
-        execv(job->trainer, (char *const *)argv);
+        execv(job->trainer, (char *const *)args);
         static const char msg[] = "mmx sweep: cannot run the trainer\n";
         ssize_t ignored = write(2, msg, sizeof msg - 1);
         (void)ignored;
@@ -415,6 +479,7 @@ local_start(void *self, const mmx_sweep_job *job, GError **error)
     c->pid = pid;
     c->started = g_get_monotonic_time();
     c->timeout = job->timeout;
+    c->pause_after = job->pause_after;
     g_ptr_array_add(ex->children, c);
     return true;
 }
@@ -462,6 +527,14 @@ classify(const child *c, int status, mmx_sweep_outcome *o)
 
     if (exited && code == 0 && g_strcmp0(rstatus, "finished") == 0) {
         o->status = MMX_SWEEP_OUTCOME_FINISHED;
+        o->result = json_incref(result);
+        return;
+    }
+    /* Paused where it was asked to (the coordinator removes an earlier pause's result.json
+     * before it resumes a trial, so this one is this attempt's). */
+    if (c->pause_after > 0 && g_strcmp0(rstatus, "paused") == 0 &&
+        json_integer_value(json_object_get(result, "epochs")) == c->pause_after) {
+        o->status = MMX_SWEEP_OUTCOME_PAUSED;
         o->result = json_incref(result);
         return;
     }
@@ -561,9 +634,10 @@ default_should_stop(void *user)
 char *
 mmx_sweep_job_to_string(const mmx_sweep_job *job)
 {
-    json_t *j = json_pack("{si ss sI ss ss si sf}", "index", job->index, "id", job->id, "seed",
-                          (json_int_t)job->seed, "trial_dir", job->trial_dir, "trainer",
-                          job->trainer, "threads", job->threads, "timeout", job->timeout);
+    json_t *j = json_pack("{si ss sI ss ss si sf si sb}", "index", job->index, "id", job->id,
+                          "seed", (json_int_t)job->seed, "trial_dir", job->trial_dir, "trainer",
+                          job->trainer, "threads", job->threads, "timeout", job->timeout,
+                          "pause_after", job->pause_after, "resume", job->resume);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -575,16 +649,19 @@ mmx_sweep_job_from_string(const char *text, mmx_sweep_job *job, json_t **storage
     json_t *j = json_loads(text, 0, NULL);
     json_int_t seed = 0;
     double timeout = 0;
+    int resume = 0;
     memset(job, 0, sizeof *job);
-    if (!j || json_unpack(j, "{si ss sI ss ss si sF}", "index", &job->index, "id", &job->id, "seed",
-                          &seed, "trial_dir", &job->trial_dir, "trainer", &job->trainer, "threads",
-                          &job->threads, "timeout", &timeout) != 0) {
+    if (!j || json_unpack(j, "{si ss sI ss ss si sF s?i s?b}", "index", &job->index, "id",
+                          &job->id, "seed", &seed, "trial_dir", &job->trial_dir, "trainer",
+                          &job->trainer, "threads", &job->threads, "timeout", &timeout,
+                          "pause_after", &job->pause_after, "resume", &resume) != 0) {
         json_decref(j);
         g_set_error(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_IO, "not a trial job: %.80s", text);
         return false;
     }
     job->seed = seed;
     job->timeout = timeout;
+    job->resume = resume != 0;
     *storage = j;
     return true;
 }
@@ -620,7 +697,9 @@ mmx_sweep_job_run(const mmx_sweep_job *job, mmx_sweep_outcome *outcome,
 
 typedef struct fold_entry {
     mmx__trial_status status;
-    json_t *record; /* the finished or failed record that decided it, or NULL */
+    json_t *record;   /* the finished, failed, paused or pruned record that decided it */
+    json_t *progress; /* the last record with "values" */
+    int until;        /* of the last started record */
 } fold_entry;
 
 struct mmx__results {
@@ -632,6 +711,7 @@ fold_entry_free(gpointer p)
 {
     fold_entry *e = p;
     json_decref(e->record);
+    json_decref(e->progress);
     g_free(e);
 }
 
@@ -659,10 +739,14 @@ mmx__results_add(mmx__results *r, const json_t *record)
         g_hash_table_insert(r->trials, g_strdup(id), e);
     }
     bool finish = strcmp(ev, "finished") == 0 && json_is_object(json_object_get(record, "result"));
-    if (e->status == MMX__TRIAL_FINISHED && !finish)
+    if (e->status == MMX__TRIAL_PRUNED || (e->status == MMX__TRIAL_FINISHED && !finish))
         return; /* a result is final: nothing after it undoes it */
-    if (finish || strcmp(ev, "failed") == 0) {
-        e->status = finish ? MMX__TRIAL_FINISHED : MMX__TRIAL_FAILED;
+    bool paused = strcmp(ev, "paused") == 0, pruned = strcmp(ev, "pruned") == 0;
+    if (finish || paused || pruned || strcmp(ev, "failed") == 0) {
+        e->status = finish   ? MMX__TRIAL_FINISHED
+                    : paused ? MMX__TRIAL_PAUSED
+                    : pruned ? MMX__TRIAL_PRUNED
+                             : MMX__TRIAL_FAILED;
         json_decref(e->record);
         e->record = json_incref((json_t *)record);
     } else if (strcmp(ev, "started") == 0 || strcmp(ev, "interrupted") == 0) {
@@ -671,6 +755,12 @@ mmx__results_add(mmx__results *r, const json_t *record)
          * word, and the trial runs again on resume. */
         e->status = MMX__TRIAL_PENDING;
         g_clear_pointer(&e->record, json_decref);
+        if (strcmp(ev, "started") == 0)
+            e->until = (int)json_integer_value(json_object_get(record, "until"));
+    }
+    if (json_is_array(json_object_get(record, "values"))) {
+        json_decref(e->progress);
+        e->progress = json_incref((json_t *)record);
     }
 }
 
@@ -686,6 +776,20 @@ mmx__results_record(const mmx__results *r, const char *id)
 {
     const fold_entry *e = g_hash_table_lookup(r->trials, id);
     return e ? e->record : NULL;
+}
+
+const json_t *
+mmx__results_progress(const mmx__results *r, const char *id)
+{
+    const fold_entry *e = g_hash_table_lookup(r->trials, id);
+    return e ? e->progress : NULL;
+}
+
+int
+mmx__results_until(const mmx__results *r, const char *id)
+{
+    const fold_entry *e = g_hash_table_lookup(r->trials, id);
+    return e ? e->until : 0;
 }
 
 void
@@ -714,13 +818,18 @@ static bool
 reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, mmx__results *st, int *added,
           GError **error)
 {
+    /* A pruned sweep's records carry the metric's values (the pruner's input). */
+    const json_t *prune = json_object_get(json_object_get(manifest, "sweep"), "prune");
+    const char *metric = json_string_value(json_object_get(prune, "metric"));
+    int epochs = (int)json_integer_value(json_object_get(manifest, "prune_epochs"));
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(manifest, "trials"), i, t)
     {
         const char *id = json_string_value(json_object_get(t, "id"));
         if (!id || g_strcmp0(json_string_value(json_object_get(t, "state")), "run") != 0 ||
-            mmx__results_status(st, id) == MMX__TRIAL_FINISHED)
+            mmx__results_status(st, id) == MMX__TRIAL_FINISHED ||
+            mmx__results_status(st, id) == MMX__TRIAL_PRUNED)
             continue;
         g_autofree char *dir = trial_dir(out_dir, id);
         json_t *result = finished_result(dir);
@@ -728,10 +837,33 @@ reconcile(const char *out_dir, json_t *manifest, mmx_jsonl *res, mmx__results *s
             json_t *rec = record_new("finished", t);
             json_object_set_new(rec, "result", result);
             json_object_set_new(rec, "collected", json_true());
+            json_t *values = metric ? trial_values(dir, metric, epochs, NULL, NULL) : NULL;
+            if (values)
+                json_object_set_new(rec, "values", values);
             if (!results_append(res, st, rec, error))
                 return false;
             (*added)++;
             continue;
+        }
+        if (metric && mmx__results_status(st, id) == MMX__TRIAL_PENDING) {
+            /* Paused where its last start asked, and not recorded (the coordinator was
+             * killed in between): the pause counts. */
+            g_autofree char *rpath = g_build_filename(dir, "result.json", NULL);
+            g_autoptr(json_t) r = mmx_json_read(rpath, NULL);
+            int at = (int)json_integer_value(json_object_get(r, "epochs"));
+            json_t *values = NULL;
+            if (g_strcmp0(json_string_value(json_object_get(r, "status")), "paused") == 0 &&
+                at > 0 && at == mmx__results_until(st, id) &&
+                (values = trial_values(dir, metric, at, NULL, NULL)) != NULL) {
+                json_t *rec = record_new("paused", t);
+                json_object_set_new(rec, "epoch", json_integer(at));
+                json_object_set_new(rec, "values", values);
+                json_object_set_new(rec, "collected", json_true());
+                if (!results_append(res, st, rec, error))
+                    return false;
+                (*added)++;
+                continue;
+            }
         }
         if (mmx__results_status(st, id) == MMX__TRIAL_FAILED)
             continue;
@@ -853,17 +985,20 @@ typedef struct coordinator {
     mmx_jsonl *res;
     mmx__results *st; /* what became of each trial */
     mmx_sweep_summary *sum;
-    GPtrArray *dirs; /* index -> trial dir, for the running jobs */
+    GPtrArray *dirs;            /* index -> trial dir, for the running jobs */
+    const mmx_pruner *pruner;   /* NULL: the sweep does not prune */
 } coordinator;
 
-/* Records an outcome. */
+/* Records an outcome; values (stolen, may be NULL): the metric per epoch, for a pruned
+ * sweep's pruner. */
 static bool
-record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
+record_outcome(coordinator *co, mmx_sweep_outcome *o, json_t *values, GError **error)
 {
+    g_autoptr(json_t) vals = values;
     const mmx_trial *t = mmx_sweep_plan_trial(co->plan, o->index);
     json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)o->index);
     g_autofree char *dir = trial_dir(co->opt->out_dir, t->id);
-    int done = co->sum->finished + co->sum->failed + 1;
+    int done = co->sum->finished + co->sum->failed + co->sum->pruned + 1;
     const char *ev = outcome_names[o->status];
     if (o->status == MMX_SWEEP_OUTCOME_FAILED && !write_failure(dir, o, error))
         return false;
@@ -873,17 +1008,33 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
     json_object_set_new(rec, "seconds", json_real(o->seconds));
     if (o->reason)
         json_object_set_new(rec, "reason", json_string(o->reason));
-    if (o->result)
+    if (o->status == MMX_SWEEP_OUTCOME_PAUSED) {
+        json_object_del(rec, "reason");
+        json_object_set_new(rec, "epoch", json_integer((json_int_t)json_array_size(vals)));
+    } else if (o->result) {
         json_object_set(rec, "result", o->result);
+    }
+    if (vals)
+        json_object_set(rec, "values", vals);
     if (!results_append(co->res, co->st, rec, error))
         return false;
     switch (o->status) {
-    case MMX_SWEEP_OUTCOME_FINISHED:
-        co->sum->finished++;
-        say(co->opt, "[%d/%d] finished %s (%s, seed %" G_GINT64_FORMAT "): test_acc %.4f, %.1f s",
-            done, co->sum->planned, t->id, t->variant, t->seed,
-            json_number_value(json_object_get(o->result, "test_acc")), o->seconds);
+    case MMX_SWEEP_OUTCOME_PAUSED: {
+        size_t e = json_array_size(vals);
+        say(co->opt, "paused %s (%s, seed %" G_GINT64_FORMAT ") after epoch %zu: %s %.4f", t->id,
+            t->variant, t->seed, e, mmx_pruner_metric(co->pruner),
+            json_number_value(json_array_get(vals, e - 1)));
         break;
+    }
+    case MMX_SWEEP_OUTCOME_FINISHED: {
+        co->sum->finished++;
+        /* A language model's figure is its validation bits per byte. */
+        const char *key = json_object_get(o->result, "val_bpb") ? "val_bpb" : "test_acc";
+        say(co->opt, "[%d/%d] finished %s (%s, seed %" G_GINT64_FORMAT "): %s %.4f, %.1f s",
+            done, co->sum->planned, t->id, t->variant, t->seed, key,
+            json_number_value(json_object_get(o->result, key)), o->seconds);
+        break;
+    }
     case MMX_SWEEP_OUTCOME_FAILED:
         co->sum->failed++;
         say(co->opt, "[%d/%d] FAILED %s (%s, seed %" G_GINT64_FORMAT "): %s", done,
@@ -895,6 +1046,45 @@ record_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
         break;
     }
     return true;
+}
+
+/* --threads of each trial: the option, or the cores shared among the executor's slots. */
+static int
+trial_threads(const mmx_sweep_run_options *opt, const mmx_sweep_executor *ex)
+{
+    int n = opt->threads_per_trial;
+    if (n <= 0)
+        n = (int)g_get_num_processors() / (ex->slots > 0 ? ex->slots : 1);
+    return n < 1 ? 1 : n;
+}
+
+/* Passes a new stop request (Ctrl-C, SIGTERM) on to the running jobs: stop cleanly,
+ * then kill. */
+static void
+pass_stop(const mmx_sweep_run_options *opt, mmx_sweep_executor *ex, int *stopped, int running)
+{
+    if (stop_level <= *stopped)
+        return;
+    *stopped = stop_level;
+    if (*stopped == 1)
+        say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)", running);
+    ex->stop(ex->self, *stopped >= 2);
+}
+
+/* After an I/O error: stops the running jobs and waits for them, leaving the folder
+ * resumable. */
+static void
+drain(mmx_sweep_executor *ex, int running)
+{
+    if (running > 0)
+        ex->stop(ex->self, false);
+    while (running > 0) {
+        mmx_sweep_outcome o;
+        if (ex->poll(ex->self, 200, &o)) {
+            running--;
+            mmx_sweep_outcome_clear(&o);
+        }
+    }
 }
 
 static bool
@@ -913,17 +1103,17 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
             co->sum->finished++;
             continue;
         }
+        if (status == MMX__TRIAL_PRUNED) { /* pruned by an earlier run: final (--no-prune) */
+            co->sum->pruned++;
+            continue;
+        }
         if (status == MMX__TRIAL_FAILED && !opt->retry_failed) {
             co->sum->failed++;
             continue;
         }
         g_queue_push_tail(&pending, GINT_TO_POINTER(i));
     }
-    int nthreads = opt->threads_per_trial;
-    if (nthreads <= 0) {
-        nthreads = (int)g_get_num_processors() / (ex->slots > 0 ? ex->slots : 1);
-        nthreads = nthreads < 1 ? 1 : nthreads;
-    }
+    int nthreads = trial_threads(opt, ex);
     say(opt, "sweep %s: %d trials, %d finished before, %d to run, %d at a time, %d threads each",
         mmx_sweep_plan_name(plan), co->sum->planned, co->sum->finished, pending.length, ex->slots,
         nthreads);
@@ -931,13 +1121,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
     int running = 0, stopped = 0;
     bool ok = true;
     while (ok && (running > 0 || (!g_queue_is_empty(&pending) && !stop_level))) {
-        if (stop_level > stopped) {
-            stopped = stop_level;
-            if (stopped == 1)
-                say(opt, "stopping: asking %d running trial(s) to stop (again to kill them)",
-                    running);
-            ex->stop(ex->self, stopped >= 2);
-        }
+        pass_stop(opt, ex, &stopped, running);
         while (!stop_level && running < ex->slots && !g_queue_is_empty(&pending)) {
             int i = GPOINTER_TO_INT(g_queue_pop_head(&pending));
             const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
@@ -948,7 +1132,7 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
                 ok = false;
                 break;
             }
-            mmx_sweep_job job = {i, t->id, t->seed, dir, opt->trainer, nthreads, opt->timeout};
+            mmx_sweep_job job = {i, t->id, t->seed, dir, opt->trainer, nthreads, opt->timeout, 0, false};
             if (!ex->start(ex->self, &job, error)) {
                 ok = false;
                 break;
@@ -961,22 +1145,215 @@ coordinate(coordinator *co, mmx_sweep_executor *ex, GError **error)
         mmx_sweep_outcome o;
         if (running > 0 && ex->poll(ex->self, 200, &o)) {
             running--;
-            ok = record_outcome(co, &o, error);
+            ok = record_outcome(co, &o, NULL, error);
             mmx_sweep_outcome_clear(&o);
         }
     }
-    if (!ok && running > 0) {
-        /* An I/O error: stop what runs, and leave the folder resumable. */
-        ex->stop(ex->self, false);
-        while (running > 0) {
-            mmx_sweep_outcome o;
-            if (ex->poll(ex->self, 200, &o)) {
-                running--;
-                mmx_sweep_outcome_clear(&o);
-            }
+    if (!ok)
+        drain(ex, running);
+    g_queue_clear(&pending);
+    co->sum->interrupted = stop_level > 0;
+    return ok;
+}
+
+/* ---- the coordinator of a pruned sweep ---- */
+
+/* The pruner's view of the runnable trials (runs[k] is the plan index of the k-th), from
+ * the fold. The values live in *storage (g_free). */
+static mmx_prune_trial *
+prune_inputs(const coordinator *co, const int *runs, const int *units, int n, GHashTable *retry,
+             double **storage)
+{
+    const int E = mmx_pruner_epochs(co->pruner);
+    mmx_prune_trial *in = g_new0(mmx_prune_trial, n + 1);
+    *storage = g_new0(double, (size_t)(n + 1) * (size_t)E);
+    for (int k = 0; k < n; k++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(co->plan, runs[k]);
+        double *vals = *storage + (size_t)k * (size_t)E;
+        json_t *va = json_object_get(mmx__results_progress(co->st, t->id), "values");
+        int done = (int)MIN(json_array_size(va), (size_t)E);
+        for (int e = 0; e < done; e++)
+            vals[e] = json_number_value(json_array_get(va, (size_t)e));
+        mmx__trial_status st = mmx__results_status(co->st, t->id);
+        in[k] = (mmx_prune_trial){units[k], done, vals,
+                                  st == MMX__TRIAL_FINISHED,
+                                  st == MMX__TRIAL_FAILED && !g_hash_table_contains(retry, t->id)};
+    }
+    return in;
+}
+
+/* Records a pruned trial: its reason, the epoch, its values and the metrics.jsonl line of
+ * that epoch (its last metrics); its folder and checkpoint stay. */
+static bool
+record_pruned(coordinator *co, int index, const mmx_prune_decision *d, GError **error)
+{
+    const mmx_trial *t = mmx_sweep_plan_trial(co->plan, index);
+    json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)index);
+    g_autofree char *dir = trial_dir(co->opt->out_dir, t->id);
+    json_t *last = NULL;
+    g_autoptr(GError) why = NULL;
+    json_t *values = trial_values(dir, mmx_pruner_metric(co->pruner), d->epoch, &last, &why);
+    if (values == NULL) /* the folder lost what the records hold: take the records' values */
+        values = json_deep_copy(json_object_get(mmx__results_progress(co->st, t->id), "values"));
+    json_t *rec = record_new("pruned", trial);
+    json_object_set_new(rec, "epoch", json_integer(d->epoch));
+    json_object_set_new(rec, "reason", json_string(d->reason));
+    json_object_set_new(rec, "values", values ? values : json_array());
+    json_object_set_new(rec, "metrics", last ? last : json_null());
+    if (!results_append(co->res, co->st, rec, error))
+        return false;
+    co->sum->pruned++;
+    say(co->opt, "[%d/%d] pruned %s (%s, seed %" G_GINT64_FORMAT ") at epoch %d: %s",
+        co->sum->finished + co->sum->failed + co->sum->pruned, co->sum->planned, t->id,
+        t->variant, t->seed, d->epoch, d->reason);
+    return true;
+}
+
+/* Starts a trial the pruner lets run until `until`: from nothing, or, when it has trained
+ * some epochs already (paused, or stopped after a promotion), from its checkpoint. */
+static bool
+start_pruned(coordinator *co, mmx_sweep_executor *ex, int index, int until, int nthreads,
+             GError **error)
+{
+    const mmx_trial *t = mmx_sweep_plan_trial(co->plan, index);
+    const mmx_sweep_run_options *opt = co->opt;
+    json_t *trial = json_array_get(json_object_get(co->manifest, "trials"), (size_t)index);
+    g_autofree char *dir = trial_dir(opt->out_dir, t->id);
+    int done = (int)json_array_size(json_object_get(mmx__results_progress(co->st, t->id), "values"));
+    bool resume = done > 0 && mmx__results_status(co->st, t->id) != MMX__TRIAL_FAILED;
+    if (resume) {
+        /* The earlier pause's result.json goes, so that what the trial writes next is
+         * never mistaken for an older pause. */
+        g_autofree char *rpath = g_build_filename(dir, "result.json", NULL);
+        if (g_unlink(rpath) != 0 && errno != ENOENT)
+            return io_error(error, "cannot remove", rpath, errno);
+    } else if (!mmx_sweep_prepare_trial(co->plan, t, opt->out_dir, error)) {
+        return false;
+    }
+    json_t *rec = record_new("started", trial);
+    json_object_set_new(rec, "epoch", json_integer(resume ? done : 0));
+    json_object_set_new(rec, "until", json_integer(until));
+    if (!results_append(co->res, co->st, rec, error))
+        return false;
+    int E = mmx_pruner_epochs(co->pruner);
+    mmx_sweep_job job = {index, t->id, t->seed, dir, opt->trainer, nthreads, opt->timeout,
+                         until < E ? until : 0, resume};
+    if (!ex->start(ex->self, &job, error))
+        return false;
+    if (resume)
+        say(opt, "resumed %s (%s, seed %" G_GINT64_FORMAT ") from epoch %d, until epoch %d",
+            t->id, t->variant, t->seed, done, until);
+    co->sum->ran++;
+    return true;
+}
+
+/* Records what a job of a pruned sweep came to, with the metric's values when it paused
+ * or finished. */
+static bool
+record_pruned_outcome(coordinator *co, mmx_sweep_outcome *o, GError **error)
+{
+    const mmx_trial *t = mmx_sweep_plan_trial(co->plan, o->index);
+    g_autofree char *dir = trial_dir(co->opt->out_dir, t->id);
+    json_t *values = NULL;
+    if (o->status == MMX_SWEEP_OUTCOME_PAUSED || o->status == MMX_SWEEP_OUTCOME_FINISHED) {
+        int upto = o->status == MMX_SWEEP_OUTCOME_PAUSED
+                       ? (int)json_integer_value(json_object_get(o->result, "epochs"))
+                       : mmx_pruner_epochs(co->pruner);
+        g_autoptr(GError) why = NULL;
+        values = trial_values(dir, mmx_pruner_metric(co->pruner), upto, NULL, &why);
+        if (values == NULL && o->status == MMX_SWEEP_OUTCOME_PAUSED) {
+            /* Without its values the trial cannot be compared: a failure of the trial. */
+            o->status = MMX_SWEEP_OUTCOME_FAILED;
+            g_free(o->reason);
+            o->reason = g_strdup(why->message);
         }
     }
-    g_queue_clear(&pending);
+    return record_outcome(co, o, values, error);
+}
+
+static bool
+coordinate_pruned(coordinator *co, mmx_sweep_executor *ex, GError **error)
+{
+    const mmx_sweep_run_options *opt = co->opt;
+    const mmx_sweep_plan *plan = co->plan;
+    int n = 0;
+    g_autofree int *runs = NULL;
+    g_autofree int *units = mmx_sweep_plan_units(plan, &n, &runs);
+    g_autoptr(GHashTable) retry = g_hash_table_new(g_str_hash, g_str_equal);
+    for (int k = 0; k < n; k++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, runs[k]);
+        co->sum->planned++;
+        switch (mmx__results_status(co->st, t->id)) {
+        case MMX__TRIAL_FINISHED:
+            co->sum->finished++;
+            break;
+        case MMX__TRIAL_PRUNED:
+            co->sum->pruned++;
+            break;
+        case MMX__TRIAL_FAILED:
+            if (opt->retry_failed)
+                g_hash_table_add(retry, (gpointer)t->id);
+            else
+                co->sum->failed++;
+            break;
+        default:
+            break;
+        }
+    }
+    int nthreads = trial_threads(opt, ex);
+    const json_t *pj = json_object_get(mmx__sweep_plan_json(plan), "prune");
+    say(opt,
+        "sweep %s: %d trials, %d finished and %d pruned before, %d at a time, %d threads each; "
+        "pruning: %s on %s, %d epochs",
+        mmx_sweep_plan_name(plan), co->sum->planned, co->sum->finished, co->sum->pruned,
+        ex->slots, nthreads, json_string_value(json_object_get(pj, "rule")),
+        mmx_pruner_metric(co->pruner), mmx_pruner_epochs(co->pruner));
+
+    g_autofree bool *busy = g_new0(bool, n + 1);
+    g_autofree bool *blocked = g_new0(bool, n + 1); /* stopped from outside this session */
+    g_autofree int *pos = g_new0(int, mmx_sweep_plan_size(plan) + 1); /* plan index -> k */
+    for (int k = 0; k < n; k++)
+        pos[runs[k]] = k;
+    g_autofree mmx_prune_decision *d = g_new0(mmx_prune_decision, n + 1);
+    int running = 0, stopped = 0;
+    bool ok = true;
+    while (ok) {
+        pass_stop(opt, ex, &stopped, running);
+        g_autofree double *storage = NULL;
+        g_autofree mmx_prune_trial *in = prune_inputs(co, runs, units, n, retry, &storage);
+        mmx_pruner_decide(co->pruner, in, n, d);
+        for (int k = 0; ok && k < n; k++) {
+            int i = runs[k];
+            const mmx_trial *t = mmx_sweep_plan_trial(plan, i);
+            if (d[k].action == MMX_PRUNE_PRUNED && !busy[k] &&
+                mmx__results_status(co->st, t->id) != MMX__TRIAL_PRUNED)
+                ok = record_pruned(co, i, &d[k], error);
+            if (ok && d[k].action == MMX_PRUNE_RUN && !busy[k] && !blocked[k] && !stop_level &&
+                running < ex->slots) {
+                g_hash_table_remove(retry, t->id);
+                ok = start_pruned(co, ex, i, d[k].until, nthreads, error);
+                if (ok) {
+                    busy[k] = true;
+                    running++;
+                }
+            }
+        }
+        for (int k = 0; k < n; k++)
+            mmx_prune_decision_clear(&d[k]);
+        if (!ok || running == 0)
+            break;
+        mmx_sweep_outcome o;
+        if (ex->poll(ex->self, 200, &o)) {
+            running--;
+            busy[pos[o.index]] = false;
+            if (o.status == MMX_SWEEP_OUTCOME_INTERRUPTED)
+                blocked[pos[o.index]] = true;
+            ok = record_pruned_outcome(co, &o, error);
+            mmx_sweep_outcome_clear(&o);
+        }
+    }
+    if (!ok)
+        drain(ex, running);
     co->sum->interrupted = stop_level > 0;
     return ok;
 }
@@ -1018,12 +1395,16 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
                     opt->out_dir, oldfp ? oldfp : "?", mmx_sweep_plan_fingerprint(plan));
         ok = false;
     }
-    ok = ok && manifest_write(plan, opt->out_dir, old, error);
+    bool prunes = !opt->no_prune && json_object_get(mmx__sweep_plan_json(plan), "prune");
+    ok = ok && manifest_write(plan, opt->out_dir, old, prunes, error);
 
-    coordinator co = {plan, opt, NULL, NULL, NULL, sum, NULL};
+    g_autoptr(mmx_pruner) pruner = NULL;
+    if (ok && prunes)
+        ok = (pruner = mmx_sweep_plan_pruner(plan, error)) != NULL;
+    coordinator co = {plan, opt, NULL, NULL, NULL, sum, NULL, pruner};
     g_autoptr(json_t) records = NULL;
     if (ok)
-        co.manifest = manifest_new(plan); /* the trial list of this plan, for records */
+        co.manifest = manifest_new(plan, prunes); /* the trial list of this plan, for records */
     ok = ok && (co.res = results_open(opt->out_dir, error)) != NULL;
     ok = ok && (records = mmx_sweep_read_results(opt->out_dir, NULL, error)) != NULL;
     if (ok) {
@@ -1037,14 +1418,15 @@ mmx_sweep_run(const mmx_sweep_plan *plan, const mmx_sweep_run_options *opt,
         local_exec lx = {g_ptr_array_new_with_free_func(child_free)};
         mmx_sweep_executor lex = {opt->workers > 0 ? opt->workers : 1, local_start, local_poll,
                                   local_stop, &lx};
-        ok = coordinate(&co, executor ? executor : &lex, error);
+        ok = pruner ? coordinate_pruned(&co, executor ? executor : &lex, error)
+                    : coordinate(&co, executor ? executor : &lex, error);
         g_ptr_array_unref(lx.children);
     }
     mmx__results_free(co.st);
     mmx_jsonl_free(co.res);
     json_decref(co.manifest);
     close(lock);
-    int left = sum->planned - sum->finished - sum->failed;
+    int left = sum->planned - sum->finished - sum->failed - sum->pruned;
     if (ok && !sum->interrupted && left > 0) {
         /* Trials killed from outside (an administrator, the OOM killer): not failures of
          * the trial, so they are not recorded as such; --resume runs them. */
@@ -1075,7 +1457,7 @@ mmx_sweep_run_trial(const mmx_sweep_plan *plan, int index, const mmx_sweep_run_o
         return false;
     g_autofree char *dir = trial_dir(opt->out_dir, t->id);
     int threads = opt->threads_per_trial > 0 ? opt->threads_per_trial : (int)g_get_num_processors();
-    mmx_sweep_job job = {index, t->id, t->seed, dir, opt->trainer, threads, opt->timeout};
+    mmx_sweep_job job = {index, t->id, t->seed, dir, opt->trainer, threads, opt->timeout, 0, false};
     mmx_sweep_job_run(&job, outcome, NULL, NULL);
     if (outcome->status == MMX_SWEEP_OUTCOME_FAILED)
         return write_failure(dir, outcome, error);

@@ -423,6 +423,103 @@ check_constraints(reader *r, const json_t *v)
     }
 }
 
+bool
+mmx__prune_metric_maximized(const char *metric, bool *known)
+{
+    static const char *const up[] = {"test_acc", "val_acc", "train_acc", NULL};
+    static const char *const down[] = {"test_loss", "val_loss", "train_loss", "val_bpb",
+                                       "val_ppl", NULL};
+    *known = g_strv_contains(up, metric) || g_strv_contains(down, metric);
+    return g_strv_contains(up, metric);
+}
+
+int
+mmx__spec_epochs(const json_t *spec)
+{
+    json_t *e = json_object_get(json_object_get(spec, "train"), "epochs");
+    return json_is_integer(e) ? (int)json_integer_value(e) : MMX__DEFAULT_EPOCHS;
+}
+
+/* "prune": {"rule", "metric", "direction", "grace", "eta", "startup"} (sweep-prune.c).
+ * epochs: the base spec's (after `train`), to check grace against. */
+static void
+check_prune(reader *r, const json_t *v, int epochs)
+{
+    static const char *const keys[] = {"rule", "metric", "direction", "grace", "eta", "startup",
+                                       "doc", NULL};
+    if (!json_is_object(v)) {
+        rerr(r, "/prune", "expected an object {\"rule\": \"median\" | \"asha\", \"metric\", ...}, "
+             "got %s", json_kind(v));
+        return;
+    }
+    check_keys(r, "/prune", v, keys, "prune");
+    static const char *const rules[] = {"median", "asha", NULL};
+    json_t *rule = json_object_get(v, "rule");
+    const char *rname = json_string_value(rule);
+    if (rule == NULL) {
+        rerr(r, "/prune", "missing key 'rule' (\"median\" or \"asha\")");
+    } else if (rname == NULL) {
+        rerr(r, "/prune/rule", "expected \"median\" or \"asha\", got %s", json_kind(rule));
+    } else if (!g_strv_contains(rules, rname)) {
+        const char *hint = mmx_suggest(rname, rules);
+        g_autofree char *dym = hint ? g_strdup_printf(" (did you mean '%s'?)", hint) : NULL;
+        rerr(r, "/prune/rule", "unknown pruning rule '%s'%s; expected \"median\" or \"asha\"",
+             rname, dym ? dym : "");
+        rname = NULL;
+    }
+    static const char *const metrics[] = {"test_acc", "test_loss", "val_acc",    "val_loss",
+                                          "val_bpb",  "val_ppl",   "train_acc", "train_loss",
+                                          NULL};
+    json_t *metric = json_object_get(v, "metric");
+    const char *mname = json_string_value(metric);
+    bool known = false;
+    if (mname)
+        mmx__prune_metric_maximized(mname, &known);
+    if (metric == NULL) {
+        rerr(r, "/prune", "missing key 'metric' (a figure of each epoch's metrics.jsonl line, "
+             "e.g. \"test_acc\")");
+    } else if (!known) {
+        const char *hint = mname ? mmx_suggest(mname, metrics) : NULL;
+        g_autofree char *dym = hint ? g_strdup_printf(" (did you mean '%s'?)", hint) : NULL;
+        g_autofree char *list = g_strjoinv(", ", (char **)metrics);
+        g_autofree char *what =
+            mname ? g_strdup_printf("'%s' is not", mname) : g_strdup_printf("%s is not", json_kind(metric));
+        rerr(r, "/prune/metric", "%s a metric of metrics.jsonl%s; expected one of: %s", what,
+             dym ? dym : "", list);
+    }
+    json_t *dir = json_object_get(v, "direction");
+    const char *dname = json_string_value(dir);
+    if (dir && (dname == NULL || (strcmp(dname, "max") != 0 && strcmp(dname, "min") != 0)))
+        rerr(r, "/prune/direction", "expected \"max\" (higher is better) or \"min\", got %s",
+             dname ? dname : json_kind(dir));
+    json_t *grace = json_object_get(v, "grace");
+    if (grace && (!json_is_integer(grace) || json_integer_value(grace) < 1))
+        rerr(r, "/prune/grace", "expected an integer epoch from 1 (the first decision comes "
+             "after it), got %s", json_is_integer(grace) ? "a smaller one" : json_kind(grace));
+    else if (grace && epochs > 0 && json_integer_value(grace) >= epochs)
+        rerr(r, "/prune/grace",
+             "the first decision comes after epoch %lld, but the trials train %d epochs: nothing "
+             "would be pruned; lower grace or train longer",
+             (long long)json_integer_value(grace), epochs);
+    json_t *eta = json_object_get(v, "eta");
+    if (eta && rname && strcmp(rname, "asha") != 0)
+        rerr(r, "/prune/eta", "'eta' is a setting of the asha rule, not of %s", rname);
+    else if (eta && (!json_is_integer(eta) || json_integer_value(eta) < 2 ||
+                     json_integer_value(eta) > 100))
+        rerr(r, "/prune/eta", "expected an integer from 2 to 100 (1/eta of a rung goes on), got %s",
+             json_is_integer(eta) ? "one outside" : json_kind(eta));
+    json_t *startup = json_object_get(v, "startup");
+    if (startup && rname && strcmp(rname, "median") != 0)
+        rerr(r, "/prune/startup", "'startup' is a setting of the median rule, not of %s", rname);
+    else if (startup && (!json_is_integer(startup) || json_integer_value(startup) < 0))
+        rerr(r, "/prune/startup",
+             "expected a non-negative integer (completed variants before pruning starts), got %s",
+             json_is_integer(startup) ? "a negative one" : json_kind(startup));
+    json_t *doc = json_object_get(v, "doc");
+    if (doc && !json_is_string(doc))
+        rerr(r, "/prune/doc", "expected a string, got %s", json_kind(doc));
+}
+
 static void
 check_seeds(reader *r, const json_t *v)
 {
@@ -459,7 +556,8 @@ check_root(reader *r, const json_t *root)
 {
     static const char *const keys[] = {"mmx_sweep", "name",        "doc", "base",   "train",
                                        "seeds",     "grid",        "zip", "random", "ablation",
-                                       "variants",  "constraints", NULL};
+                                       "variants",  "constraints", "prune",
+                                       "floors",    NULL};
     if (!json_is_object(root)) {
         rerr(r, "", "a sweep spec is a JSON object, got %s", json_kind(root));
         return false;
@@ -500,6 +598,14 @@ check_root(reader *r, const json_t *root)
         check_variants(r, v);
     if ((v = json_object_get(root, "constraints")))
         check_constraints(r, v);
+    if ((v = json_object_get(root, "prune")))
+        check_prune(r, v, 0);
+    v = json_object_get(root, "floors");
+    if (v && !json_is_boolean(v))
+        rerr(r, "/floors",
+             "expected true (add the identity and random token mixer floor baselines) or false, "
+             "got %s",
+             json_kind(v));
     return r->count == 0;
 }
 
@@ -617,6 +723,11 @@ mmx_sweep_load_data(const char *text, gssize length, const char *path, GError **
         if (spec)
             json_object_set_new(vbases, vname, json_pack("{ss so}", "path", vpath, "spec", spec));
     }
+    /* Pruning's first decision must come before the last epoch of the base (a variant
+     * base or an axis that changes the epochs is the plan's to check). */
+    json_t *prune = json_object_get(root, "prune");
+    if (prune && base)
+        check_prune(&r, prune, mmx__spec_epochs(base));
     if (r.count) {
         g_set_error_literal(error, MMX_SWEEP_ERROR, MMX_SWEEP_ERROR_INVALID, r.errors->str);
         g_string_free(r.errors, TRUE);

@@ -166,35 +166,50 @@ data_fits(const mmx_graph *g, const mmx_dataset *ds, const char *source, GError 
     return true;
 }
 
-bool
-mmx_evaluate(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stats,
-             int64_t batch, double *loss, double *accuracy, GError **error)
+/* The summed loss and the correct predictions of model on images [begin, end) of ds
+ * (inference mode, batches of `batch`). */
+static bool
+image_eval_sums(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stats,
+                int64_t batch, int64_t begin, int64_t end, double *loss_sum, int64_t *right,
+                GError **error)
 {
-    int64_t n = mmx_dataset_size(ds);
-    if (batch > n)
-        batch = n;
+    *loss_sum = 0;
+    *right = 0;
+    if (end <= begin)
+        return true;
+    if (batch > end - begin)
+        batch = end - begin;
     const mmx_graph *g = mmx_model_graph(model);
-    if (!data_fits(g, ds, NULL, error))
-        return false;
     g_autoptr(mmx_exec) ex = mmx_exec_new(model, batch, false, error);
     if (ex == NULL)
         return false;
     int classes = (int)mmx_graph_get_value(g, mmx_graph_output(g))->shape.dim[0];
     g_autofree int64_t *idx = g_new(int64_t, batch);
     g_autofree int32_t *labels = g_new(int32_t, batch);
-    double total = 0;
-    int64_t right = 0;
-    for (int64_t at = 0; at < n; at += batch) {
-        int64_t b = n - at < batch ? n - at : batch;
+    for (int64_t at = begin; at < end; at += batch) {
+        int64_t b = end - at < batch ? end - at : batch;
         for (int64_t i = 0; i < b; i++)
             idx[i] = at + i;
         mmx_dataset_batch(ds, idx, b, stats, NULL, 0, mmx_exec_input(ex), labels);
         if (!mmx_exec_forward(ex, b, 0, error))
             return false;
         int64_t correct;
-        total += mmx_softmax_xent(mmx_exec_output(ex), labels, b, classes, 0.0, NULL, &correct) * (double)b;
-        right += correct;
+        *loss_sum += mmx_softmax_xent(mmx_exec_output(ex), labels, b, classes, 0.0, NULL, &correct) *
+                     (double)b;
+        *right += correct;
     }
+    return true;
+}
+
+bool
+mmx_evaluate(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stats,
+             int64_t batch, double *loss, double *accuracy, GError **error)
+{
+    int64_t n = mmx_dataset_size(ds), right;
+    double total;
+    if (!data_fits(mmx_model_graph(model), ds, NULL, error) ||
+        !image_eval_sums(model, ds, stats, batch, 0, n, &total, &right, error))
+        return false;
     *loss = total / (double)n;
     *accuracy = (double)right / (double)n;
     return true;
@@ -202,40 +217,49 @@ mmx_evaluate(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stat
 
 /* ---- language models ---- */
 
-/* The validation loss and next-byte accuracy of model on the corpus's validation split:
- * every non-overlapping window of `context` tokens from its start (position t of a window
- * is predicted from the t tokens before it in the window), each position weighted alike. */
-static bool
-lm_evaluate(mmx_model *model, const mmx_corpus *corpus, int64_t context, int64_t batch,
-            double *loss, double *accuracy, GError **error)
+/* The validation windows of a corpus: every non-overlapping window of `context` tokens
+ * from the start of its validation split (position t of a window is predicted from the t
+ * tokens before it in the window), each position weighted alike. */
+static int64_t
+lm_eval_windows(const mmx_corpus *corpus, int64_t context)
 {
     int64_t ntok;
+    mmx_corpus_tokens(corpus, true, &ntok);
+    return (ntok - 1) / context;
+}
+
+/* The summed loss and the correct next-byte predictions of model over the positions of
+ * validation windows [begin, end). */
+static bool
+lm_eval_sums(mmx_model *model, const mmx_corpus *corpus, int64_t context, int64_t batch,
+             int64_t begin, int64_t end, double *loss_sum, int64_t *right, GError **error)
+{
+    *loss_sum = 0;
+    *right = 0;
+    if (end <= begin)
+        return true;
+    int64_t ntok;
     const uint8_t *tok = mmx_corpus_tokens(corpus, true, &ntok);
-    int64_t nwin = (ntok - 1) / context;
-    if (batch > nwin)
-        batch = nwin;
+    if (batch > end - begin)
+        batch = end - begin;
     g_autoptr(mmx_exec) ex = mmx_exec_new(model, batch, false, error);
     if (ex == NULL)
         return false;
     g_autofree int64_t *starts = g_new(int64_t, batch);
     g_autofree int32_t *targets = g_new(int32_t, batch * context);
-    double total = 0;
-    int64_t right = 0;
-    for (int64_t at = 0; at < nwin; at += batch) {
-        int64_t b = nwin - at < batch ? nwin - at : batch;
+    for (int64_t at = begin; at < end; at += batch) {
+        int64_t b = end - at < batch ? end - at : batch;
         for (int64_t i = 0; i < b; i++)
             starts[i] = (at + i) * context;
         mmx_text_windows(tok, starts, b, context, mmx_exec_input(ex), targets);
         if (!mmx_exec_forward(ex, b, 0, error))
             return false;
         int64_t correct;
-        total += mmx_softmax_xent(mmx_exec_output(ex), targets, b * context, MMX_TEXT_VOCAB, 0.0,
-                                  NULL, &correct) *
-                 (double)(b * context);
-        right += correct;
+        *loss_sum += mmx_softmax_xent(mmx_exec_output(ex), targets, b * context, MMX_TEXT_VOCAB,
+                                      0.0, NULL, &correct) *
+                     (double)(b * context);
+        *right += correct;
     }
-    *loss = total / (double)(nwin * context);
-    *accuracy = (double)right / (double)(nwin * context);
     return true;
 }
 
@@ -265,6 +289,15 @@ typedef struct run {
     double last_train_loss, last_train_acc, last_eval_loss, last_eval_acc, last_img_s;
     gint64 t_start;
     char *ckpt;
+    /* data-parallel (mmx_train_comm): this process is rank `rank` of `ranks`, training on
+     * shards of `shard` samples; progress is QUIET on every rank but 0 */
+    const mmx_train_comm *comm;
+    int rank, ranks;
+    int64_t shard;
+    mmx_progress progress;
+    bool stop_all;         /* some rank was asked to stop: every rank stops after this step */
+    double comm_seconds;   /* time in the sums over ranks */
+    int64_t comm_steps;    /* steps those seconds cover */
 } run;
 
 static double
@@ -276,7 +309,82 @@ now_seconds(void)
 static char *
 out_path(const run *r, const char *name)
 {
-    return r->opts && r->opts->out_dir ? g_build_filename(r->opts->out_dir, name, NULL) : NULL;
+    /* Only rank 0 writes the run's files. */
+    return r->opts && r->opts->out_dir && r->rank == 0
+               ? g_build_filename(r->opts->out_dir, name, NULL)
+               : NULL;
+}
+
+/* ---- data-parallel: the sums over ranks (mmx_train_comm) ---- */
+
+static bool
+sum_f64(run *r, double *v, int64_t n, GError **error)
+{
+    if (r->ranks <= 1)
+        return true;
+    double t0 = now_seconds();
+    bool ok = r->comm->sum_f64(r->comm->user, v, n, error);
+    r->comm_seconds += now_seconds() - t0;
+    return ok;
+}
+
+/* The mean over ranks of v[0..n) (the sum, scaled by 1 / ranks: exact for 2, 4, 8 ranks). */
+static bool
+mean_f32(run *r, float *v, int64_t n, GError **error)
+{
+    if (r->ranks <= 1)
+        return true;
+    double t0 = now_seconds();
+    bool ok = r->comm->sum_f32(r->comm->user, v, n, error);
+    r->comm_seconds += now_seconds() - t0;
+    const float scale = 1.0f / (float)r->ranks;
+    for (int64_t i = 0; ok && i < n; i++)
+        v[i] *= scale;
+    return ok;
+}
+
+/* Rank 0's buffers (BatchNorm's running statistics, updated by each rank from its own
+ * shards) on every rank, bit for bit: the others contribute zeros to the sum. PyTorch's
+ * DistributedDataParallel does the same (broadcast_buffers). */
+static bool
+share_buffers(run *r, GError **error)
+{
+    int64_t ntrain = mmx_model_n_trainable(r->model);
+    int64_t n = mmx_model_n_total(r->model) - ntrain;
+    if (r->ranks <= 1 || n == 0)
+        return true;
+    float *buffers = mmx_model_params(r->model) + ntrain;
+    if (r->rank != 0)
+        memset(buffers, 0, (size_t)n * sizeof(float));
+    double t0 = now_seconds();
+    bool ok = r->comm->sum_f32(r->comm->user, buffers, n, error);
+    r->comm_seconds += now_seconds() - t0;
+    return ok;
+}
+
+/* Every rank must hold the same parameters (the sums give every rank the same bits): a
+ * checksum of them, summed over the ranks, must be `ranks` times this rank's. */
+static bool
+ranks_agree(run *r, GError **error)
+{
+    if (r->ranks <= 1)
+        return true;
+    const uint8_t *p = (const uint8_t *)mmx_model_params(r->model);
+    uint64_t h = 14695981039346656037ull; /* FNV-1a over the bytes */
+    for (size_t i = 0; i < (size_t)mmx_model_n_total(r->model) * sizeof(float); i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    double mine[2] = {(double)(h >> 32), (double)(h & 0xffffffffu)}, all[2] = {mine[0], mine[1]};
+    if (!sum_f64(r, all, 2, error))
+        return false;
+    if (all[0] != mine[0] * r->ranks || all[1] != mine[1] * r->ranks) {
+        g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_FAILED,
+                    "rank %d of %d holds other parameters than the other ranks after epoch "
+                    "%" G_GINT64_FORMAT ": the communication library's sums differ between "
+                    "ranks; the run cannot continue",
+                    r->rank, r->ranks, r->epoch + 1);
+        return false;
+    }
+    return true;
 }
 
 static json_t *
@@ -433,7 +541,8 @@ resume(run *r, GError **error)
     r->last_eval_acc = meta_double(meta, "last_eval_acc");
     r->wall_offset = meta_double(meta, "wall_seconds");
     json_decref(meta);
-    return truncate_metrics(r, error);
+    /* Only rank 0 writes the run's files (every rank reads the checkpoint). */
+    return r->rank != 0 || truncate_metrics(r, error);
 }
 
 static json_t *
@@ -466,6 +575,15 @@ result_json(const run *r, const char *status, const char *reason)
     json_object_set_new(o, "wall_seconds",
                         json_real(r->wall_offset + (now_seconds() - (double)r->t_start / 1e6)));
     json_object_set_new(o, "threads", json_integer(mmx_num_threads()));
+    if (r->ranks > 1) {
+        /* Data-parallel: the ranks, and the time this run's rank 0 spent in the sums over
+         * ranks per step (the gradient, the step's loss; evaluations' sums included). */
+        json_object_set_new(o, "ranks", json_integer(r->ranks));
+        json_object_set_new(o, "allreduce_bytes_per_step",
+                            json_integer((json_int_t)(mmx_model_n_trainable(r->model) * 4 + 24)));
+        json_object_set_new(o, "allreduce_seconds_per_step",
+                            json_real(r->comm_steps ? r->comm_seconds / (double)r->comm_steps : 0));
+    }
     json_object_set_new(o, "mmx_version", json_string(mmx_version()));
     json_object_set_new(o, "git", json_string(mmx_git_hash()));
     return o;
@@ -527,7 +645,7 @@ write_config(run *r, GError **error)
 static void
 progress_bar(const run *r, double loss, double img_s)
 {
-    if (r->opts == NULL || r->opts->progress != MMX_PROGRESS_BAR)
+    if (r->progress != MMX_PROGRESS_BAR)
         return;
     const int width = 24;
     int64_t done = r->batch_in_epoch, total = r->steps_per_epoch;
@@ -552,15 +670,28 @@ finish_epoch(run *r, double epoch_seconds, GError **error)
     r->last_train_loss = r->epoch_seen ? r->epoch_loss_sum / (double)r->epoch_seen : 0;
     r->last_train_acc = r->epoch_seen ? (double)r->epoch_correct / (double)r->epoch_seen : 0;
     r->last_img_s = epoch_seconds > 0 ? (double)r->epoch_seen / epoch_seconds : 0;
-    if (r->corpus ? !lm_evaluate(r->model, r->corpus, r->context, r->c->batch,
-                                 &r->last_eval_loss, &r->last_eval_acc, error)
-                  : !mmx_evaluate(r->model, r->eval, &r->stats, r->c->batch, &r->last_eval_loss,
-                                  &r->last_eval_acc, error))
+    /* Each rank evaluates its share of the windows or images, with rank 0's running
+     * statistics; the sums are added. */
+    if (!share_buffers(r, error))
         return false;
+    int64_t n = r->corpus ? lm_eval_windows(r->corpus, r->context) : mmx_dataset_size(r->eval);
+    int64_t begin = n * r->rank / r->ranks, end = n * (r->rank + 1) / r->ranks, right;
+    double sums[2];
+    if (!(r->corpus ? lm_eval_sums(r->model, r->corpus, r->context, r->c->batch, begin, end,
+                                   &sums[0], &right, error)
+                    : image_eval_sums(r->model, r->eval, &r->stats, r->c->batch, begin, end,
+                                      &sums[0], &right, error)))
+        return false;
+    sums[1] = (double)right;
+    if (!sum_f64(r, sums, 2, error) || !ranks_agree(r, error))
+        return false;
+    double count = (double)(r->corpus ? n * r->context : n);
+    r->last_eval_loss = sums[0] / count;
+    r->last_eval_acc = sums[1] / count;
     r->epoch++;
     r->batch_in_epoch = 0;
-    if (r->opts && r->opts->progress != MMX_PROGRESS_QUIET) {
-        if (r->opts->progress == MMX_PROGRESS_BAR)
+    if (r->progress != MMX_PROGRESS_QUIET) {
+        if (r->progress == MMX_PROGRESS_BAR)
             fprintf(stderr, "\r\033[K");
         if (r->corpus)
             fprintf(stderr,
@@ -671,13 +802,13 @@ check_memory(const run *r, GError **error)
     int64_t neval = r->eval ? mmx_dataset_size(r->eval) : r->c->batch;
     int64_t eval_batch = r->c->batch < neval ? r->c->batch : neval;
     size_t model = mmx_model_estimate(r->graph, states);
-    size_t train = mmx_exec_estimate(r->graph, r->c->batch, true);
+    size_t train = mmx_exec_estimate(r->graph, r->shard, true);
     size_t eval = mmx_exec_estimate(r->graph, eval_batch, false);
     size_t total = SIZE_MAX;
     if (model != SIZE_MAX && train != 0 && eval != 0 && model <= SIZE_MAX / 4 &&
         train <= SIZE_MAX / 4 && eval <= SIZE_MAX / 4)
         total = model + train + eval;
-    g_autofree char *what = g_strdup_printf("training at batch %" G_GINT64_FORMAT, r->c->batch);
+    g_autofree char *what = g_strdup_printf("training at batch %" G_GINT64_FORMAT, r->shard);
     g_autofree char *detail = g_strdup_printf(
         "parameters, gradients and optimizer state %.2f GB, activations %.2f GB, evaluation "
         "%.2f GB",
@@ -803,7 +934,7 @@ setup_lm_data(run *r, GError **error)
                     r->c->batch, windows);
         return false;
     }
-    if (r->opts && r->opts->progress != MMX_PROGRESS_QUIET) {
+    if (r->progress != MMX_PROGRESS_QUIET) {
         int64_t nval;
         mmx_corpus_tokens(r->corpus, true, &nval);
         fprintf(stderr,
@@ -853,6 +984,15 @@ setup(run *r, GError **error)
     if (!(r->c->lm ? setup_lm_data(r, error) : setup_image_data(r, error)))
         return false;
     r->total_steps = r->steps_per_epoch * r->c->epochs;
+    if (r->c->batch % r->ranks != 0) {
+        g_set_error(error, MMX_TRAIN_ERROR, MMX_TRAIN_ERROR_INVALID,
+                    "batch %" G_GINT64_FORMAT " does not split into %d ranks: the global batch "
+                    "must be a multiple of the number of ranks (each trains on batch / ranks "
+                    "samples of every step)",
+                    r->c->batch, r->ranks);
+        return false;
+    }
+    r->shard = r->c->batch / r->ranks;
     if (!check_memory(r, error))
         return false;
     r->model = mmx_model_new(r->graph, r->c->seed, error);
@@ -860,10 +1000,10 @@ setup(run *r, GError **error)
         return false;
     r->optim = mmx_optim_new(&r->c->optim, mmx_model_n_decay(r->model),
                              mmx_model_n_trainable(r->model) - mmx_model_n_decay(r->model));
-    r->ex = mmx_exec_new(r->model, r->c->batch, true, error);
+    r->ex = mmx_exec_new(r->model, r->shard, true, error);
     if (r->ex == NULL)
         return false;
-    if (r->opts && r->opts->out_dir) {
+    if (r->opts && r->opts->out_dir && r->rank == 0) {
         if (!mmx_mkdir_p(r->opts->out_dir, error))
             return false;
         /* A new run never mixes its files with another run's. */
@@ -912,7 +1052,7 @@ mmx_train_run(const mmx_spec *spec, const mmx_graph *graph, const mmx_train_conf
 
 /* How the steps of a run ended: what result.json says and the error the run returns. */
 typedef struct ending {
-    const char *status; /* "finished", "interrupted", "diverged" or "failed" */
+    const char *status; /* "finished", "interrupted", "paused", "diverged" or "failed" */
     char *reason;       /* owned; NULL when finished */
     int code;           /* the MMX_TRAIN_ERROR code, -1 when finished */
     const char *note;   /* what the error adds before the checkpoint's path, or NULL */
@@ -947,24 +1087,37 @@ run_epochs(run *r, GError **error)
     const mmx_train_config *c = r->c;
     const mmx_train_options *opts = r->opts;
     const int64_t n = r->corpus ? 0 : mmx_dataset_size(r->train), B = c->batch;
-    /* Rows of logits per step: one per image, or one per position of each window. */
-    const int64_t per = r->corpus ? r->context : 1, rows = B * per;
+    /* Rows of logits per step: one per image, or one per position of each window; this
+     * rank trains on samples [first, first + S) of every global batch of B. */
+    const int64_t per = r->corpus ? r->context : 1, rows = B * per, S = r->shard;
+    const int64_t first = (int64_t)r->rank * S, local_rows = S * per;
     int64_t ntok = 0;
     const uint8_t *tokens = r->corpus ? mmx_corpus_tokens(r->corpus, false, &ntok) : NULL;
-    g_autofree int64_t *perm = g_new(int64_t, r->corpus ? B : n);
-    g_autofree int32_t *labels = g_new(int32_t, rows);
+    g_autofree int64_t *perm = g_new(int64_t, r->corpus ? S : n);
+    g_autofree int32_t *labels = g_new(int32_t, local_rows);
     float *grads = mmx_model_grads(r->model), *params = mmx_model_params(r->model);
     const int64_t ntrain = mmx_model_n_trainable(r->model);
+    /* Dropout draws: rank 0 those of a single process, the others their own stream. */
+    const uint64_t dropout_stream = 0x5eed0003ull ^ ((uint64_t)r->rank << 32);
     mmx_schedule sched = {c->schedule, c->lr, c->min_lr,
                           (int64_t)(c->warmup * (double)r->steps_per_epoch), r->total_steps};
     while (r->epoch < c->epochs) {
+        if (opts && opts->pause_after_epochs > 0 && r->epoch >= opts->pause_after_epochs &&
+            r->batch_in_epoch == 0)
+            return (ending){"paused",
+                            g_strdup_printf("paused at the end of epoch %" G_GINT64_FORMAT
+                                            " of %" G_GINT64_FORMAT,
+                                            r->epoch, c->epochs),
+                            MMX_TRAIN_ERROR_INTERRUPTED, "; checkpoint saved in "};
         uint64_t order_key = mmx_rng_key(c->seed, 0x5eed0001, (uint64_t)r->epoch);
         if (r->corpus == NULL)
             mmx_permutation(n, order_key, perm);
         uint64_t aug_key = mmx_rng_key(c->seed, 0x5eed0002, (uint64_t)r->epoch);
         double seconds_before = r->train_seconds;
         for (; r->batch_in_epoch < r->steps_per_epoch; r->batch_in_epoch++) {
-            if (stop_requested ||
+            /* With several ranks a stop is decided together (stop_all, from the step
+             * before), so that every rank saves the same step. */
+            if ((r->ranks > 1 ? r->stop_all : stop_requested) ||
                 (opts && opts->stop_after_steps > 0 && r->step >= opts->stop_after_steps))
                 return (ending){"interrupted",
                                 g_strdup_printf("stopped at epoch %" G_GINT64_FORMAT
@@ -974,28 +1127,42 @@ run_epochs(run *r, GError **error)
             double t0 = now_seconds();
             if (r->corpus) {
                 /* Window i of the epoch starts where (seed, epoch, i) says. */
-                for (int64_t i = 0; i < B; i++)
-                    perm[i] = mmx_text_window_start(order_key, r->batch_in_epoch * B + i, ntok,
-                                                    r->context);
-                mmx_text_windows(tokens, perm, B, r->context, mmx_exec_input(r->ex), labels);
+                for (int64_t i = 0; i < S; i++)
+                    perm[i] = mmx_text_window_start(order_key, r->batch_in_epoch * B + first + i,
+                                                    ntok, r->context);
+                mmx_text_windows(tokens, perm, S, r->context, mmx_exec_input(r->ex), labels);
             } else
-                mmx_dataset_batch(r->train, perm + r->batch_in_epoch * B, B, &r->stats,
+                mmx_dataset_batch(r->train, perm + r->batch_in_epoch * B + first, S, &r->stats,
                                   &c->augment, aug_key, mmx_exec_input(r->ex), labels);
-            if (!mmx_exec_forward(r->ex, B, mmx_rng_key(c->seed, 0x5eed0003, (uint64_t)r->step),
-                                  error))
+            if (!mmx_exec_forward(r->ex, S,
+                                  mmx_rng_key(c->seed, dropout_stream, (uint64_t)r->step), error))
                 return failed(error);
             int64_t correct;
             double loss =
-                mmx_softmax_xent(mmx_exec_output(r->ex), labels, rows, r->classes,
+                mmx_softmax_xent(mmx_exec_output(r->ex), labels, local_rows, r->classes,
                                  c->label_smoothing, mmx_exec_output_grad(r->ex), &correct);
+            if (r->ranks > 1) {
+                /* The step's loss and hits over every shard, and whether any rank was
+                 * asked to stop: one small sum, so that every rank decides alike. */
+                double v[3] = {loss * (double)local_rows, (double)correct, stop_requested ? 1 : 0};
+                if (!sum_f64(r, v, 3, error))
+                    return failed(error);
+                loss = v[0] / (double)rows;
+                correct = (int64_t)v[1];
+                r->stop_all = v[2] > 0;
+            }
             if (!isfinite(loss))
                 return diverged(r, "loss", loss);
-            if (!mmx_exec_backward(r->ex, B, error))
+            if (!mmx_exec_backward(r->ex, S, error))
+                return failed(error);
+            /* Each shard's gradient is its own mean; their mean is the global batch's. */
+            if (!mean_f32(r, grads, ntrain, error))
                 return failed(error);
             double norm = mmx_clip_grad_norm(grads, ntrain, c->clip);
             if (!isfinite(norm))
                 return diverged(r, "gradient norm", norm);
             mmx_optim_step(r->optim, params, grads, mmx_schedule_lr(&sched, r->step));
+            r->comm_steps += r->ranks > 1;
             r->step++;
             r->epoch_loss_sum += loss * (double)rows;
             r->epoch_correct += correct;
@@ -1028,7 +1195,7 @@ conclude(run *r, ending *end, json_t **result, GError **error)
         }
     }
     bool failure = end->code == MMX_TRAIN_ERROR_FAILED;
-    if (!failure && r->opts && r->opts->progress == MMX_PROGRESS_BAR)
+    if (!failure && r->progress == MMX_PROGRESS_BAR)
         fprintf(stderr, "\r\033[K");
     if (end->code < 0) {
         /* The weights are what a finished run is for: no result without them. */
@@ -1055,6 +1222,10 @@ train_loop(const mmx_spec *spec, const mmx_graph *graph, const mmx_train_config 
            const mmx_train_options *opts, json_t **result, GError **error)
 {
     run r = {.spec = spec, .graph = graph, .c = c, .opts = opts, .t_start = g_get_monotonic_time()};
+    r.comm = opts && opts->comm && opts->comm->size > 1 ? opts->comm : NULL;
+    r.rank = r.comm ? r.comm->rank : 0;
+    r.ranks = r.comm ? r.comm->size : 1;
+    r.progress = opts && r.rank == 0 ? opts->progress : MMX_PROGRESS_QUIET;
     if (result)
         *result = NULL;
     stop_requested = 0;

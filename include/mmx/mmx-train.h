@@ -58,11 +58,35 @@ typedef enum mmx_progress {
     MMX_PROGRESS_BAR,   /* a live bar on a terminal, then the epoch line */
 } mmx_progress;
 
+/* Data-parallel training (docs/training.md, "Data-parallel training"): `size` processes
+ * (ranks) train one model. Every global batch of B samples is cut into `size` shards of
+ * B / size consecutive samples, shard k on rank k; each rank runs the forward and the
+ * backward on its shard, the gradients are summed over the ranks (one sum of the whole
+ * gradient per step, after the backward) and every rank takes the same optimizer step,
+ * so the ranks hold the same parameters to the bit. BatchNorm normalizes with its shard's
+ * own statistics; its running statistics are averaged over the ranks after every step.
+ * Evaluation is split over the ranks too. Only rank 0 writes files (out_dir is ignored on
+ * the others); every rank reads resume_dir. The core never calls MPI: the caller gives
+ * the sums (tools/mmx/train-mpi.c with MPI_Allreduce). */
+typedef struct mmx_train_comm {
+    int rank, size;
+    /* Sums buf[0..n) element-wise over the ranks, in place; every rank must get the same
+     * bits. false with error when the communication failed. */
+    bool (*sum_f32)(void *user, float *buf, int64_t n, GError **error);
+    bool (*sum_f64)(void *user, double *buf, int64_t n, GError **error);
+    void *user;
+} mmx_train_comm;
+
 typedef struct mmx_train_options {
     const char *out_dir;    /* NULL: no files */
     const char *resume_dir; /* continue from out_dir/checkpoint.safetensors of this run */
     mmx_progress progress;
     int64_t stop_after_steps; /* > 0: stop (as if interrupted) after this many steps (tests) */
+    const mmx_train_comm *comm; /* NULL (or size 1): one process */
+    /* > 0: pause at the end of this epoch (when it is before the last): the checkpoint is
+     * saved, result.json says "paused", and the call returns MMX_TRAIN_ERROR_INTERRUPTED;
+     * resume_dir continues exactly where it stopped (the sweep's pruners promote trials so) */
+    int64_t pause_after_epochs;
 } mmx_train_options;
 
 /* Trains spec (with its graph) per c. Returns false with the reason; result (may be

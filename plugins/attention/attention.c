@@ -819,6 +819,16 @@ static const char *const fused_examples[] = {
     "{\"attrs\": {\"heads\": 3, \"bias\": true}, \"inputs\": [[5, 15]]}",
     "{\"attrs\": {\"heads\": 2, \"causal\": true, \"scale\": 0.4}, \"inputs\": [[7, 10]]}", NULL};
 
+/* Fused attention with `causal` is causal along the tokens (MMX_OP_CAUSAL, held to it by
+ * the kit). The split ops cannot promise it: attention.scores writes [heads, N, N] and
+ * attention.mix reads it, neither with the tokens first; a spec's whole graph is checked
+ * instead (tests/core/test-train.c, test_lm_zoo_specs_are_causal). */
+static uint32_t
+fused_node_flags(const mmx_node *node)
+{
+    return node->attrs[AT_CAUSAL].i ? MMX_OP_CAUSAL : 0;
+}
+
 static const mmx_op_desc scores_op = {
     .struct_size = sizeof(mmx_op_desc),
     .name = "attention.scores",
@@ -875,7 +885,9 @@ static const mmx_op_desc fused_op = {
     .cost = fused_cost,
     .n_kernels = sizeof fused_kernels / sizeof fused_kernels[0],
     .kernels = fused_kernels,
-    .examples = fused_examples};
+    .examples = fused_examples,
+    .flags = MMX_OP_CAUSAL,
+    .node_flags = fused_node_flags};
 
 MMX_PLUGIN_DEFINE("attention", "1.0.0",
                   "Multi-head attention: attention.scores (key op), attention.mix (value op), "

@@ -1,4 +1,5 @@
-/* linear.c: the linear plugin, one op `linear` mixing either the channels or the tokens.
+/* linear.c: the linear plugin: `linear` mixing either the channels or the tokens, and
+ * `random_mixing`, RandFormer's frozen random token mixer (at the end of the file).
  *
  *   axis = channel: x [.., C] -> y [.., out],  y = x W^T + b   (weight [out, C], rows = all
  *                   leading dims of all samples: ONE host sgemm over the batch)
@@ -589,6 +590,136 @@ static const mmx_op_desc linear_op = {
     .flags = MMX_OP_BIAS_EPILOGUE | MMX_OP_ROW_BIAS_EPILOGUE | MMX_OP_CAUSAL,
     .node_flags = linear_node_flags};
 
+/* ---- random_mixing: RandFormer's frozen random token mixer ----
+ *
+ *   x [N, C] -> y [N, C],  y = R x,  R = softmax over each row of U,  U [N, N] ~ U(0, 1)
+ *
+ * MetaFormer's RandFormer baseline (Yu et al., "MetaFormer Baselines for Vision",
+ * RandomMixing: softmax(torch.rand(N, N), dim=-1), requires_grad=False). U is a buffer:
+ * drawn from the run's seed like every parameter, saved in checkpoints, never trained;
+ * R is computed from it in each call (N^2 exps, nothing next to the product). */
+
+/* R = row-softmax(U) into r (max-subtracted, summed in index order). */
+static void
+softmax_rows(const float *u, int64_t n, float *r)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = u + i * n;
+        float m = row[0];
+        for (int64_t j = 1; j < n; j++)
+            m = row[j] > m ? row[j] : m;
+        double sum = 0;
+        for (int64_t j = 0; j < n; j++) {
+            float e = expf(row[j] - m);
+            r[i * n + j] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t j = 0; j < n; j++)
+            r[i * n + j] *= inv;
+    }
+}
+
+static int
+rand_forward(mmx_ctx *ctx, const mmx_kernel_args *a)
+{
+    const mmx_shape *x = &a->node->inputs[0];
+    int64_t n = x->dim[0], c = x->dim[1];
+    float *r = a->workspace;
+    softmax_rows(a->param[0], n, r);
+    ctx->host->sgemm_batched(a->batch, 0, 0, n, c, n, 1.0f, r, n, 0, a->in[0], c, n * c, 0.0f,
+                             a->out, c, n * c);
+    return MMX_OK;
+}
+
+static int
+rand_backward(mmx_ctx *ctx, const mmx_kernel_args *a)
+{
+    if (a->grad_in[0] == NULL)
+        return MMX_OK; /* the matrix is a buffer: no parameter gradient */
+    const mmx_shape *x = &a->node->inputs[0];
+    int64_t n = x->dim[0], c = x->dim[1];
+    float *r = a->workspace;
+    softmax_rows(a->param[0], n, r);
+    /* gx_s = R^T gy_s */
+    ctx->host->sgemm_batched(a->batch, 1, 0, n, c, n, 1.0f, r, n, 0, a->grad_out, c, n * c, 0.0f,
+                             a->grad_in[0], c, n * c);
+    return MMX_OK;
+}
+
+static int
+rand_infer(mmx_ctx *ctx, const mmx_node *node, mmx_shape *out, mmx_param_info *params)
+{
+    const mmx_shape *x = &node->inputs[0];
+    char sx[MMX_SHAPE_TEXT_SIZE];
+    int st = mmx_grid_check(ctx, "random_mixing", x);
+    if (st != MMX_OK)
+        return st;
+    if (x->rank != 2)
+        return MMX_ERROR(ctx, MMX_ERR_INVALID,
+                         "random_mixing mixes the N tokens of an [N, C] input; got %s (rank %d)",
+                         mmx_shape_text(x, sx), (int)x->rank);
+    *out = *x;
+    params[0].shape = (mmx_shape){.rank = 2, .dim = {x->dim[0], x->dim[0]}};
+    return MMX_OK;
+}
+
+static void
+rand_buffer_sizes(const mmx_node *node, int64_t batch, mmx_buffer_sizes *sizes)
+{
+    (void)batch;
+    int64_t n = node->inputs[0].dim[0];
+    sizes->workspace = (size_t)(n * n) * sizeof(float);
+    sizes->saved = 0;
+}
+
+static void
+rand_cost(const mmx_node *node, mmx_cost *cost)
+{
+    double n = (double)node->inputs[0].dim[0], c = (double)node->inputs[0].dim[1];
+    cost->flops = 2.0 * n * n * c;
+    cost->bytes = 4.0 * (2.0 * n * c + n * n);
+}
+
+static const mmx_param_desc param_random = {
+    .struct_size = sizeof(mmx_param_desc),
+    .name = "matrix",
+    .flags = MMX_PARAM_BUFFER | MMX_PARAM_NO_DECAY,
+    .doc = "U [N, N] ~ U(0, 1), frozen (a buffer: seeded, checkpointed, never trained); the "
+           "map is its row-softmax",
+    .init = MMX_INIT_UNIFORM,
+    .init_a = 0.0,
+    .init_b = 1.0};
+static const mmx_param_desc *const rand_params[] = {&param_random};
+static const mmx_kernel_desc rand_kernel = {.struct_size = sizeof(mmx_kernel_desc),
+                                            .name = "random_mixing_scalar",
+                                            .isa = MMX_ISA_SCALAR,
+                                            .forward = rand_forward,
+                                            .backward = rand_backward};
+static const mmx_kernel_desc *const rand_kernels[] = {&rand_kernel};
+static const char *const rand_examples[] = {"{\"inputs\": [\"3x3:7\"]}", "{\"inputs\": [[5, 4]]}",
+                                            NULL};
+
+static const mmx_op_desc random_mixing_op = {
+    .struct_size = sizeof(mmx_op_desc),
+    .name = "random_mixing",
+    .op_version = 1,
+    .doc = "y = softmax_rows(U) x over the N tokens of [N, C], U [N, N] ~ U(0, 1) frozen "
+           "(RandFormer's token mixer); host sgemm",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_attrs = 0,
+    .attrs = NULL,
+    .n_params = 1,
+    .params = rand_params,
+    .infer = rand_infer,
+    .buffer_sizes = rand_buffer_sizes,
+    .cost = rand_cost,
+    .n_kernels = 1,
+    .kernels = rand_kernels,
+    .examples = rand_examples};
+
 MMX_PLUGIN_DEFINE("linear", "1.0.0",
-                  "Linear maps over channels or tokens (transposed, causal), on the host sgemm",
-                  &linear_op);
+                  "Linear maps over channels or tokens (transposed, causal), on the host sgemm; "
+                  "RandFormer's frozen random token mixer",
+                  &linear_op, &random_mixing_op);

@@ -5,6 +5,9 @@
  *   z1, z2 = z[:, :d], z[:, d:]               (timm: u, v = x.chunk(2, dim=-1))
  *   u = LN(z2) (over the d channels, affine norm_weight, norm_bias)
  *   f = W u + bias[:, None]                    (token mixing, W [N, N], bias [N])
+ *                                              (causal: W's lower triangle only, so
+ *                                               token t gates with tokens <= t: gMLP as a
+ *                                               causal language model)
  *   f += TinyAttn(x)                           (aMLP, with tiny_attn > 0: x is input 1)
  *   y = z1 * f                                 [N, d]
  * TinyAttn(x) = softmax(q k^T / sqrt(a)) v Wo^T, with [q k v] = x Wqkv^T, a = tiny_attn:
@@ -124,12 +127,13 @@ const sgu_rowops sgu_rowops_scalar = {ln_scalar,       ln_bwd_scalar,  gate_scal
 
 /* ---- geometry and buffers ---- */
 
-enum { SA_EPS, SA_INIT_STD, SA_TINY };
+enum { SA_EPS, SA_INIT_STD, SA_TINY, SA_CAUSAL };
 enum { P_NORM_W, P_NORM_B, P_W, P_B, P_QKV, P_OUT };
 
 typedef struct sgeom {
     int64_t batch, n, d, c, ta;
     float eps;
+    int causal;
 } sgeom;
 
 static sgeom
@@ -142,6 +146,7 @@ sgeom_of(const mmx_node *node, int64_t batch)
     g.ta = node->attrs[SA_TINY].i;
     g.c = g.ta > 0 ? node->inputs[1].dim[1] : 0;
     g.eps = (float)node->attrs[SA_EPS].f;
+    g.causal = (int)node->attrs[SA_CAUSAL].i;
     return g;
 }
 
@@ -199,14 +204,32 @@ ws_of(const sgeom *g)
     return w;
 }
 
+/* Under causal, the masked weight tril(W) [N, N] sits in the workspace after what
+ * forward (keep, when there is no saved buffer) and backward (ws_layout) put there. */
+static int64_t
+masked_w_of(const sgeom *g)
+{
+    int64_t keep = keep_of(g).total, ws = ws_of(g).total;
+    return ws > keep ? ws : keep;
+}
+
 static void
 sgu_buffers(const mmx_node *node, int64_t batch, mmx_buffer_sizes *sizes)
 {
     sgeom g = sgeom_of(node, batch);
-    int64_t keep = keep_of(&g).total, ws = ws_of(&g).total;
+    int64_t keep = keep_of(&g).total;
     sizes->saved = (size_t)keep * sizeof(float);
     /* A forward without a saved buffer keeps its results in the workspace. */
-    sizes->workspace = (size_t)(ws > keep ? ws : keep) * sizeof(float);
+    sizes->workspace = (size_t)(masked_w_of(&g) + (g.causal ? g.n * g.n : 0)) * sizeof(float);
+}
+
+/* tril(w) [n, n] into m: row t keeps columns 0..t, the others are 0. */
+static void
+lower_triangle(const float *w, float *m, int64_t n)
+{
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t s = 0; s < n; s++)
+            m[t * n + s] = s <= t ? w[t * n + s] : 0.0f;
 }
 
 static int
@@ -438,8 +461,14 @@ sgu_forward(mmx_ctx *ctx, const mmx_kernel_args *a, const sgu_rowops *ops)
     if (st != MMX_OK)
         return st;
     float *f = keep + k.f;
-    host->sgemm_batched(g.batch, 0, 0, n, d, n, 1.0f, a->param[P_W], n, 0, keep + k.u, d, n * d,
-                        0.0f, f, d, n * d);
+    const float *w = a->param[P_W];
+    if (g.causal) {
+        float *m = (float *)a->workspace + masked_w_of(&g);
+        lower_triangle(w, m, n);
+        w = m;
+    }
+    host->sgemm_batched(g.batch, 0, 0, n, d, n, 1.0f, w, n, 0, keep + k.u, d, n * d, 0.0f, f, d,
+                        n * d);
     bias_job bj = {f, a->param[P_B], n, d};
     st = host->parallel_for(ctx, bn, ROW_GRAIN, token_bias_range, &bj);
     if (st != MMX_OK)
@@ -507,15 +536,24 @@ sgu_backward(mmx_ctx *ctx, const mmx_kernel_args *a, const sgu_rowops *ops)
         dw_job dj = {host, &g, chunk_of(g.batch), gf, keep + k.u, ws + w.partials};
         if ((st = host->parallel_for(ctx, g.batch, dj.chunk, dw_range, &dj)) != MMX_OK)
             return st;
-        combine_job cj = {
-            ws + w.partials, (g.batch + dj.chunk - 1) / dj.chunk, n * n, gp[P_W], NULL, NULL, 0};
+        int64_t n_chunks = (g.batch + dj.chunk - 1) / dj.chunk;
+        /* Under causal the entries above the diagonal are never used: no gradient. */
+        for (int64_t c = 0; g.causal && c < n_chunks; c++)
+            lower_triangle(ws + w.partials + c * n * n, ws + w.partials + c * n * n, n);
+        combine_job cj = {ws + w.partials, n_chunks, n * n, gp[P_W], NULL, NULL, 0};
         if ((st = host->parallel_for(ctx, n * n, 4096, combine_range, &cj)) != MMX_OK)
             return st;
     }
     if (ln_needed) {
-        /* gu = W^T gf, then through the layer norm */
-        host->sgemm_batched(g.batch, 1, 0, n, d, n, 1.0f, a->param[P_W], n, 0, gf, d, n * d, 0.0f,
-                            ws + w.gu, d, n * d);
+        /* gu = W^T gf (tril(W) under causal), then through the layer norm */
+        const float *wt = a->param[P_W];
+        if (g.causal) {
+            float *m = ws + masked_w_of(&g);
+            lower_triangle(wt, m, n);
+            wt = m;
+        }
+        host->sgemm_batched(g.batch, 1, 0, n, d, n, 1.0f, wt, n, 0, gf, d, n * d, 0.0f, ws + w.gu,
+                            d, n * d);
         if ((st = host->parallel_for(ctx, bn, ROW_GRAIN, ln_bwd_range, &rj)) != MMX_OK)
             return st;
         if (gp[P_NORM_W] || gp[P_NORM_B]) {
@@ -579,6 +617,11 @@ sgu_infer(mmx_ctx *ctx, const mmx_node *node, mmx_shape *out, mmx_param_info *pa
                          "sgu: the channel count of z %s must be even (z is split into z1, z2 "
                          "of d = C/2 channels each), got C = %lld",
                          mmx_shape_text(z, bz), (long long)z->dim[1]);
+    if (ta > 0 && node->attrs[SA_CAUSAL].i)
+        return MMX_ERROR(ctx, MMX_ERR_INVALID,
+                         "sgu: causal masks the spatial weight only; the tiny attention "
+                         "(tiny_attn = %lld) is not masked: set tiny_attn to 0 for a causal unit",
+                         (long long)ta);
     if (ta == 0 && node->n_inputs > 1)
         return MMX_ERROR(ctx, MMX_ERR_INVALID,
                          "sgu: got a second (memory) input but tiny_attn is 0; the tiny "
@@ -661,7 +704,15 @@ static const mmx_attr_desc attr_tiny = {
     .default_number = 0,
     .min = 0,
     .max = 65536};
-static const mmx_attr_desc *const sgu_attrs[] = {&attr_eps, &attr_init_std, &attr_tiny};
+static const mmx_attr_desc attr_causal = {
+    .struct_size = sizeof(mmx_attr_desc),
+    .name = "causal",
+    .type = MMX_ATTR_BOOL,
+    .doc = "token t gates with tokens <= t only: the spatial weight's lower triangle is used "
+           "(and trained), for gMLP as a causal language model; not with tiny_attn",
+    .default_number = 0};
+static const mmx_attr_desc *const sgu_attrs[] = {&attr_eps, &attr_init_std, &attr_tiny,
+                                                 &attr_causal};
 
 static const mmx_param_desc p_norm_w = {.struct_size = sizeof(mmx_param_desc),
                                         .name = "norm_weight",
@@ -706,7 +757,16 @@ static const char *const sgu_examples[] = {
     "{\"inputs\": [\"3x3:14\"]}",
     "{\"attrs\": {\"eps\": 1e-6, \"init_std\": 0.05}, \"inputs\": [[5, 38]]}",
     "{\"attrs\": {\"tiny_attn\": 5, \"init_std\": 0.05}, \"inputs\": [[7, 10], [7, 9]]}",
-    "{\"attrs\": {\"tiny_attn\": 3}, \"inputs\": [\"3x3:34\", \"3x3:17\"]}", NULL};
+    "{\"attrs\": {\"tiny_attn\": 3}, \"inputs\": [\"3x3:34\", \"3x3:17\"]}",
+    "{\"attrs\": {\"causal\": true, \"init_std\": 0.05}, \"inputs\": [[6, 10]]}", NULL};
+
+/* A causal unit is causal along the tokens (MMX_OP_CAUSAL: the kit's causal check holds
+ * it to that); a full one is not. */
+static uint32_t
+sgu_node_flags(const mmx_node *node)
+{
+    return node->attrs[SA_CAUSAL].i ? MMX_OP_CAUSAL : 0;
+}
 
 static const mmx_op_desc sgu_op = {
     .struct_size = sizeof(mmx_op_desc),
@@ -725,7 +785,9 @@ static const mmx_op_desc sgu_op = {
     .cost = sgu_cost,
     .n_kernels = sizeof sgu_kernels / sizeof sgu_kernels[0],
     .kernels = sgu_kernels,
-    .examples = sgu_examples};
+    .examples = sgu_examples,
+    .flags = MMX_OP_CAUSAL,
+    .node_flags = sgu_node_flags};
 
 MMX_PLUGIN_DEFINE("sgu", "1.0.0",
                   "gMLP's spatial gating unit, with aMLP's tiny attention",

@@ -75,6 +75,62 @@ START_TEST(test_writes_project)
 }
 END_TEST
 
+/* --kind elementwise: an activation without parameters; the common files are the same. */
+START_TEST(test_writes_elementwise_project)
+{
+    g_autofree char *tmp = mmx_test_tmpdir();
+    g_autofree char *dir = g_build_filename(tmp, "proj", NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    int rc = mmx_test_run_mmx(
+        (const char *[]){"new-plugin", "tact", "--kind", "elementwise", "--dir", dir, "--json",
+                         NULL},
+        &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    json_t *root = json_loads(out, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(json_string_value(json_object_get(root, "kind")), "elementwise");
+    ck_assert_str_eq(json_string_value(json_object_get(root, "op")), "tact.sqrelu");
+    ck_assert_int_eq(json_array_size(json_object_get(root, "files")), 9);
+    json_decref(root);
+
+    const char *files[] = {"meson.build",    "README.md",     ".gitignore",     "tact.c",
+                           "elementwise.h",  "sqrelu.c",      "sqrelu-avx2.c",  "tact-demo.json",
+                           "tact-sweep.json"};
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autofree char *text = read_text(dir, files[i]);
+        ck_assert_msg(strstr(text, "mmxtemplate") == NULL && strstr(text, "MMXTEMPLATE") == NULL &&
+                          strstr(text, "@about@") == NULL && strstr(text, "_sources@") == NULL,
+                      "%s still names the template or a placeholder", files[i]);
+    }
+    g_autofree char *about = g_build_filename(dir, "about.md", NULL);
+    ck_assert(!g_file_test(about, G_FILE_TEST_EXISTS));
+    g_autofree char *c = read_text(dir, "sqrelu.c");
+    ck_assert_contains(c, ".name = \"tact.sqrelu\"");
+    ck_assert_contains(c, ".flags = MMX_OP_ELEMENTWISE,");
+    ck_assert(strstr(c, ".params =") == NULL && strstr(c, ".attrs =") == NULL);
+    g_autofree char *p = read_text(dir, "tact.c");
+    ck_assert_contains(p, "&tact_sqrelu_op);");
+    g_autofree char *mb = read_text(dir, "meson.build");
+    ck_assert_contains(mb, "plugin_sources = files('tact.c', 'sqrelu.c')");
+    ck_assert_contains(mb, "avx2_sources = files('sqrelu-avx2.c')");
+    g_autofree char *readme = read_text(dir, "README.md");
+    ck_assert_contains(readme, "# tact: an operator plugin for mmx\n\nMade by `mmx new-plugin "
+                               "--kind elementwise tact`. One op, `tact.sqrelu`");
+    g_autofree char *spec = read_text(dir, "tact-demo.json");
+    ck_assert_contains(spec, "\"activation\": {\"op\": \"tact.sqrelu\"}");
+
+    /* The text output names the op of the kind. */
+    g_autofree char *other = g_build_filename(tmp, "other", NULL);
+    g_free(out);
+    out = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"new-plugin", "other", "--kind",
+                                                       "elementwise", "--dir", other, NULL},
+                                      &out, NULL),
+                     0);
+    ck_assert_contains(out, "wrote the plugin 'other' (op 'other.sqrelu')");
+}
+END_TEST
+
 /* Each refused name exits 2 with its reason and writes nothing. */
 static void
 assert_refused(const char *name, const char *message)
@@ -130,6 +186,31 @@ START_TEST(test_refuses_existing_and_usage)
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"new-plugin", "a", "b", NULL}, NULL, &err),
                      2);
     ck_assert_contains(err, "give one plugin name");
+
+    /* An unknown kind, and a name whose NAME.c is a file of the kind's project. */
+    g_autofree char *dir = g_build_filename(tmp, "k", NULL);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"new-plugin", "x", "--kind", "gate",
+                                                       "--dir", dir, NULL},
+                                      NULL, &err),
+                     2);
+    ck_assert_contains(err, "mmx new-plugin: unknown --kind 'gate': give channelwise (an op with "
+                            "a parameter per channel) or elementwise (an activation without "
+                            "parameters)");
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"new-plugin", "sqrelu", "--kind",
+                                                       "elementwise", "--dir", dir, NULL},
+                                      NULL, &err),
+                     2);
+    ck_assert_contains(err, "plugin name 'sqrelu' would name the plugin's file sqrelu.c, but the "
+                            "elementwise project already has a file sqrelu.c; choose another name");
+    g_free(err);
+    ck_assert_int_eq(
+        mmx_test_run_mmx((const char *[]){"new-plugin", "channelwise", "--dir", dir, NULL}, NULL,
+                         &err),
+        2);
+    ck_assert_contains(err, "already has a file channelwise.c");
+    ck_assert(!g_file_test(dir, G_FILE_TEST_EXISTS));
 }
 END_TEST
 
@@ -160,27 +241,70 @@ START_TEST(test_template_passes_kit)
 }
 END_TEST
 
-/* The template's demo spec and sweep are valid with the template plugin on the path. */
-START_TEST(test_template_spec_and_sweep)
+/* The elementwise template: an op without parameters or attributes, which the kit passes
+ * and the executor may fuse (the flag is declared and kept). */
+START_TEST(test_elementwise_template_passes_kit)
+{
+    const char *path = g_getenv("MMX_TEMPLATE_ELEMENTWISE_PLUGIN");
+    ck_assert_ptr_nonnull(path);
+    g_autoptr(mmx_registry) reg = mmx_registry_new();
+    g_autoptr(GError) error = NULL;
+    ck_assert_msg(mmx_registry_load(reg, path, &error), "%s", error ? error->message : "");
+    const mmx_plugin *plugin = mmx_registry_find_plugin(reg, "mmxtemplate");
+    ck_assert_ptr_nonnull(plugin);
+    const mmx_plugin_desc *d = mmx_plugin_get_desc(plugin);
+    ck_assert_uint_eq(d->n_ops, 1);
+    const mmx_op_desc *op = d->ops[0];
+    ck_assert_str_eq(op->name, "mmxtemplate.sqrelu");
+    ck_assert_uint_eq(op->n_params, 0);
+    ck_assert_ptr_null(op->params);
+    ck_assert_uint_eq(op->n_attrs, 0);
+    ck_assert_ptr_null(op->attrs);
+    ck_assert_uint_eq(op->flags, MMX_OP_ELEMENTWISE);
+    g_autoptr(mmx_check_report) r = mmx_check_run(reg, plugin,
+                                                  &(mmx_check_options){.quick = true});
+    mmx_test_assert_check_passed(r);
+}
+END_TEST
+
+/* A kind's template demo spec and sweep are valid with its plugin alone on the path, and
+ * the sweep's dry run plans `trials` trials naming `arm`. */
+static void
+assert_spec_and_sweep(const char *plugin_env, const char *folder, const char *trials,
+                      const char *arm)
 {
     /* A directory with the template plugin alone (its build directory also holds the
      * broken fixtures). */
     g_autofree char *dir = mmx_test_tmpdir();
     g_autofree char *link = g_build_filename(dir, "mmxtemplate.so", NULL);
-    ck_assert_int_eq(symlink(g_getenv("MMX_TEMPLATE_PLUGIN"), link), 0);
+    ck_assert_int_eq(symlink(g_getenv(plugin_env), link), 0);
     g_setenv("MMX_PLUGIN_PATH", dir, TRUE);
-    g_autofree char *spec = mmx_test_source_path("tools/mmx/new-plugin/mmxtemplate-demo.json");
-    g_autofree char *sweep = mmx_test_source_path("tools/mmx/new-plugin/mmxtemplate-sweep.json");
+    g_autofree char *spec = mmx_test_source_path(folder);
+    g_autofree char *sweep = g_build_filename(spec, "mmxtemplate-sweep.json", NULL);
+    g_autofree char *demo = g_build_filename(spec, "mmxtemplate-demo.json", NULL);
     g_autofree char *out = NULL, *err = NULL;
-    int rc = mmx_test_run_mmx((const char *[]){"validate", spec, NULL}, &out, &err);
+    int rc = mmx_test_run_mmx((const char *[]){"validate", demo, NULL}, &out, &err);
     ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
     ck_assert_contains(out, "valid model 'mmxtemplate-demo'");
     g_free(out);
     g_free(err);
     rc = mmx_test_run_mmx((const char *[]){"sweep", sweep, "--dry-run", NULL}, &out, &err);
     ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
-    ck_assert_contains(out, "6 trials: 6 to run");
-    ck_assert_contains(out, "no-scale");
+    ck_assert_contains(out, trials);
+    ck_assert_contains(out, arm);
+}
+
+START_TEST(test_template_spec_and_sweep)
+{
+    assert_spec_and_sweep("MMX_TEMPLATE_PLUGIN", "tools/mmx/new-plugin", "6 trials: 6 to run",
+                          "no-scale");
+}
+END_TEST
+
+START_TEST(test_elementwise_template_spec_and_sweep)
+{
+    assert_spec_and_sweep("MMX_TEMPLATE_ELEMENTWISE_PLUGIN", "tools/mmx/new-plugin/elementwise",
+                          "4 trials: 4 to run", "gelu");
 }
 END_TEST
 
@@ -229,12 +353,15 @@ main(void)
     Suite *s = suite_create("new-plugin");
     TCase *tc = tcase_create("project");
     tcase_add_test(tc, test_writes_project);
+    tcase_add_test(tc, test_writes_elementwise_project);
     tcase_add_test(tc, test_refuses_names);
     tcase_add_test(tc, test_refuses_existing_and_usage);
     suite_add_tcase(s, tc);
     tc = tcase_create("template");
     tcase_add_test(tc, test_template_passes_kit);
     tcase_add_test(tc, test_template_spec_and_sweep);
+    tcase_add_test(tc, test_elementwise_template_passes_kit);
+    tcase_add_test(tc, test_elementwise_template_spec_and_sweep);
     suite_add_tcase(s, tc);
     tc = tcase_create("guide");
     tcase_add_test(tc, test_guide_quotes_real_output);

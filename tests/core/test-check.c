@@ -120,14 +120,15 @@ START_TEST(test_not_causal_caught)
 }
 END_TEST
 
-/* The shipped causal ops pass it (a causal token linear, the channel linear, embed); an op
- * that does not declare the flag has no causal line. */
+/* The shipped causal ops pass it (a causal token linear, the channel linear, embed, the
+ * causal spatial gating unit, causal fused attention); an op that does not declare the
+ * flag has no causal line. */
 START_TEST(test_causal_ops_pass)
 {
     g_autoptr(mmx_registry) reg = mmx_test_registry();
-    const char *plugins[] = {"linear", "lm"};
-    const char *ops[] = {"linear", "embed"};
-    for (int p = 0; p < 2; p++) {
+    const char *plugins[] = {"linear", "lm", "sgu", "attention"};
+    const char *ops[] = {"linear", "embed", "sgu", "attention"};
+    for (int p = 0; p < 4; p++) {
         g_autoptr(mmx_check_report) r =
             mmx_check_run(reg, mmx_registry_find_plugin(reg, plugins[p]),
                           &(mmx_check_options){.quick = true, .isolate = true});

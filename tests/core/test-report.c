@@ -338,6 +338,92 @@ START_TEST(test_cli_symmetry)
 }
 END_TEST
 
+/* A copy of the fixture as a language-model sweep: every test_acc a becomes val_bpb
+ * 2 (1 - a) (lower is better) and test_loss val_loss, in results.jsonl and in the curves.
+ * A line that is not a JSON object (the torn last record) is kept as it is. */
+static void
+bpb_lines(const char *from, const char *to)
+{
+    g_autofree char *text = NULL;
+    ck_assert(g_file_get_contents(from, &text, NULL, NULL));
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    GString *out = g_string_new(NULL);
+    for (char **l = lines; *l; l++) {
+        json_t *o = json_loads(*l, 0, NULL);
+        json_t *res = o ? json_object_get(o, "result") : NULL;
+        json_t *at = res ? res : o;
+        json_t *acc = at ? json_object_get(at, "test_acc") : NULL;
+        if (acc) {
+            json_object_set_new(at, "val_bpb", json_real(2 * (1 - json_number_value(acc))));
+            json_object_set(at, "val_loss", json_object_get(at, "test_loss"));
+            json_object_del(at, "test_acc");
+            json_object_del(at, "test_loss");
+            char *d = json_dumps(o, JSON_COMPACT);
+            g_string_append_printf(out, "%s%s", d, l[1] ? "\n" : "");
+            free(d);
+        } else
+            g_string_append_printf(out, "%s%s", *l, l[1] ? "\n" : "");
+        json_decref(o);
+    }
+    ck_assert(g_file_set_contents(to, out->str, (gssize)out->len, NULL));
+    g_string_free(out, TRUE);
+}
+
+/* For language models the metric is validation bits per byte, lower first:
+ *   baseline 0.40 0.36 0.32 (mean 0.36), gelu 0.34 0.28 0.30 (0.306667), conv 0.60 0.52;
+ *   gelu - baseline by seed: -0.06, -0.08, -0.02: mean -0.0533333. */
+START_TEST(test_language_model_sweep)
+{
+    g_autofree char *src = mmx_test_data_path("sweeps/report-fixture");
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *sweep_from = g_build_filename(src, "sweep.json", NULL);
+    g_autofree char *sweep_to = g_build_filename(dir, "sweep.json", NULL);
+    g_autofree char *sweep_text = NULL;
+    ck_assert(g_file_get_contents(sweep_from, &sweep_text, NULL, NULL));
+    ck_assert(g_file_set_contents(sweep_to, sweep_text, -1, NULL));
+    g_autofree char *res_from = g_build_filename(src, "results.jsonl", NULL);
+    g_autofree char *res_to = g_build_filename(dir, "results.jsonl", NULL);
+    bpb_lines(res_from, res_to);
+    g_autofree char *trials = g_build_filename(src, "trials", NULL);
+    g_autoptr(GDir) d = g_dir_open(trials, 0, NULL);
+    for (const char *id; (id = g_dir_read_name(d)) != NULL;) {
+        g_autofree char *from = g_build_filename(trials, id, "metrics.jsonl", NULL);
+        g_autofree char *to_dir = g_build_filename(dir, "trials", id, NULL);
+        g_autofree char *to = g_build_filename(to_dir, "metrics.jsonl", NULL);
+        ck_assert_int_eq(g_mkdir_with_parents(to_dir, 0755), 0);
+        if (g_file_test(from, G_FILE_TEST_EXISTS))
+            bpb_lines(from, to);
+    }
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_report) r = mmx_report_new(dir, &error);
+    ck_assert_msg(r != NULL, "%s", error ? error->message : "");
+    g_autoptr(json_t) j = mmx_report_to_json(r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "metric")), "val_bpb");
+    json_t *vs = json_object_get(j, "variants");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vs, 0), "variant")), "gelu");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vs, 2), "variant")), "conv");
+    json_t *gelu = variant(j, "gelu");
+    ck_assert_double_eq_tol(num(gelu, "acc_mean"), 0.306667, 1e-6);
+    ck_assert_double_eq_tol(num(json_object_get(gelu, "delta"), "mean"), -0.0533333, 1e-6);
+    ck_assert_double_eq_tol(num(gelu, "loss_mean"), 0.4, 1e-9);
+    g_autofree char *md = mmx_report_markdown(r, "plots");
+    ck_assert_contains(md, "| variant | seeds | val bits/byte (mean ± std) | val loss, nats "
+                           "(mean ± std) | Δ bits/byte vs baseline [95% CI] | params | "
+                           "FLOPs/window | train tokens/s | failed |");
+    ck_assert_contains(md, "| gelu | 3/3 | 0.3067 ± 0.0306 |");
+    ck_assert_contains(md, "Sorted by mean validation bits per byte, best first (lower is "
+                           "better).");
+    ck_assert_contains(md, "| -0.0533 [");
+    g_autofree char *plots = g_build_filename(dir, "plots", NULL);
+    ck_assert(mmx_report_write_svg(r, plots, NULL, &error));
+    g_autofree char *curves = g_build_filename(plots, "curves.svg", NULL);
+    g_autofree char *svg = NULL;
+    ck_assert(g_file_get_contents(curves, &svg, NULL, NULL));
+    ck_assert_contains(svg, "validation bits per byte per epoch");
+    check_well_formed(curves);
+}
+END_TEST
+
 static Suite *
 report_suite(void)
 {
@@ -346,6 +432,7 @@ report_suite(void)
     tcase_add_test(tc, test_student_t);
     tcase_add_test(tc, test_statistics_by_hand);
     tcase_add_test(tc, test_tables);
+    tcase_add_test(tc, test_language_model_sweep);
     suite_add_tcase(s, tc);
     tc = tcase_create("plots");
     tcase_add_test(tc, test_svg_plots);

@@ -8,6 +8,7 @@
  * - SIGINT and SIGTERM: the coordinator stops its trials, which save a checkpoint and
  *   write result.json "interrupted", says how to resume and exits 1; resumed, the sweep
  *   reports what an uninterrupted one does.
+ * - a pruned sweep killed and resumed: its trials train the numbers of unpruned ones.
  * In the 'slow' suite: it trains about a hundred short runs. */
 #include <errno.h>
 #include <signal.h>
@@ -105,11 +106,32 @@ report_json(const char *dir)
     return j;
 }
 
-START_TEST(test_kill_and_resume_real_training)
+/* The records of an event, after checking that none says failed. */
+static int
+count_events(json_t *recs, const char *event)
 {
-    g_autofree char *dir = setup(stress_sweep);
-    GRand *rng = g_rand_new_with_seed(2024);
-    int rounds = 0, kills = 0, trial_kills = 0;
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        const char *ev = json_string_value(json_object_get(r, "event"));
+        ck_assert_msg(strcmp(ev, "failed") != 0, "failed: %s",
+                      json_string_value(json_object_get(r, "reason")));
+        n += strcmp(ev, event) == 0;
+    }
+    return n;
+}
+
+/* Runs the sweep of dir again and again (spawn: --resume), killing its coordinator, and
+ * with kill_trials sometimes a trial first, with SIGKILL at random moments, until a
+ * coordinator finishes; prints what it killed. */
+static void
+kill_until_done(const char *dir, guint32 seed, bool kill_trials, int *kills, int *trial_kills)
+{
+    GRand *rng = g_rand_new_with_seed(seed);
+    int rounds = 0;
+    *kills = *trial_kills = 0;
     for (;; rounds++) {
         ck_assert_msg(rounds < 150, "the sweep did not finish in 150 rounds");
         GPid pid = spawn(dir);
@@ -120,23 +142,30 @@ START_TEST(test_kill_and_resume_real_training)
                 break;
             continue; /* a trial killed from outside: the next round resumes it */
         }
-        if (g_rand_boolean(rng)) {
+        if (kill_trials && g_rand_boolean(rng)) {
             int child = some_child(pid, rng);
             if (child) {
                 kill(child, SIGKILL);
-                trial_kills++;
+                (*trial_kills)++;
             }
             g_usleep((gulong)g_rand_int_range(rng, 50, 400) * 1000);
         }
         kill(pid, SIGKILL);
-        kills++;
+        (*kills)++;
         waitpid(pid, &status, 0);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
             break;
     }
     g_rand_free(rng);
-    printf("# %d rounds, %d coordinators and %d trials killed with SIGKILL\n", rounds + 1, kills,
-           trial_kills);
+    printf("# %d rounds, %d coordinators and %d trials killed with SIGKILL\n", rounds + 1, *kills,
+           *trial_kills);
+}
+
+START_TEST(test_kill_and_resume_real_training)
+{
+    g_autofree char *dir = setup(stress_sweep);
+    int kills, trial_kills;
+    kill_until_done(dir, 2024, true, &kills, &trial_kills);
     ck_assert_int_gt(kills, 0);
     ck_assert_int_gt(trial_kills, 0);
 
@@ -181,6 +210,63 @@ START_TEST(test_kill_and_resume_real_training)
     g_autofree char *ta = json_dumps(a, JSON_COMPACT);
     g_autofree char *tb = json_dumps(b, JSON_COMPACT);
     ck_assert_str_eq(ta, tb);
+}
+END_TEST
+
+/* A pruned sweep with the real trainer (4 variants, 4 epochs, asha with eta 2: rungs after
+ * epochs 1 and 2), its coordinator killed with SIGKILL at random moments and resumed
+ * until done: the trials paused, promoted (resumed from their checkpoints) and resumed
+ * after the kills train exactly the numbers of the same trials run to the end without
+ * pruning, epoch by epoch, bit for bit. */
+static const char pruned_sweep[] =
+    "{\"mmx_sweep\": 1, \"name\": \"pruned\", \"base\": \"base.json\",\n"
+    " \"train\": {\"epochs\": 4, \"data\": \"synthetic:1024:128\"},\n"
+    " \"grid\": {\"/vars/dim\": [8, 16], \"/train/lr\": [0.001, 0.003]},\n"
+    " \"prune\": {\"rule\": \"asha\", \"metric\": \"test_loss\", \"grace\": 1, \"eta\": 2}}\n";
+
+START_TEST(test_pruned_real_training)
+{
+    g_autofree char *dir = setup(pruned_sweep);
+    int kills, trial_kills;
+    kill_until_done(dir, 99, false, &kills, &trial_kills);
+    ck_assert_int_gt(kills, 0);
+    /* The reference: the same trials, every epoch, no pruning. */
+    g_autofree char *ref = setup(pruned_sweep);
+    g_autofree char *sweep = g_build_filename(ref, "sweep.json", NULL);
+    g_autofree char *rout = g_build_filename(ref, "out", NULL);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"sweep", sweep, "--out", rout,
+                                                       "--threads-per-trial", "1", "--no-prune",
+                                                       NULL},
+                                      NULL, NULL),
+                     0);
+    g_autofree char *out = g_build_filename(dir, "out", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) recs = mmx_sweep_read_results(out, NULL, &error);
+    int pruned = count_events(recs, "pruned"), finished = count_events(recs, "finished");
+    ck_assert_int_eq(pruned, 3); /* 2 at the first rung, 1 at the second */
+    ck_assert_int_eq(finished, 1);
+    g_autofree char *trials = g_build_filename(out, "trials", NULL);
+    g_autoptr(GDir) d = g_dir_open(trials, 0, NULL);
+    const char *name;
+    int compared = 0;
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *a = g_build_filename(trials, name, "metrics.jsonl", NULL);
+        g_autofree char *b = g_build_filename(rout, "trials", name, "metrics.jsonl", NULL);
+        g_autoptr(json_t) la = mmx_jsonl_read(a, &error);
+        g_autoptr(json_t) lb = mmx_jsonl_read(b, &error);
+        ck_assert_ptr_nonnull(la);
+        ck_assert_ptr_nonnull(lb);
+        ck_assert_int_ge(json_array_size(la), 1);
+        for (size_t e = 0; e < json_array_size(la); e++) {
+            const char *keys[] = {"epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc"};
+            for (size_t k = 0; k < G_N_ELEMENTS(keys); k++)
+                ck_assert_msg(json_equal(json_object_get(json_array_get(la, e), keys[k]),
+                                         json_object_get(json_array_get(lb, e), keys[k])),
+                              "%s epoch %zu: %s differs", name, e + 1, keys[k]);
+            compared++;
+        }
+    }
+    ck_assert_int_eq(compared, 4 * 1 + 2 * 1 + 1 * 2); /* the epochs the pruned sweep trained */
 }
 END_TEST
 
@@ -245,16 +331,7 @@ START_TEST(test_signals_real_training)
         ck_assert_msg(st != NULL, "%s", error ? error->message : "");
         g_autoptr(json_t) recs = mmx_sweep_read_results(out, NULL, &error);
         ck_assert_ptr_nonnull(recs);
-        int interrupted = 0;
-        size_t i;
-        json_t *r;
-        json_array_foreach(recs, i, r)
-        {
-            const char *ev = json_string_value(json_object_get(r, "event"));
-            ck_assert_msg(strcmp(ev, "failed") != 0, "failed: %s",
-                          json_string_value(json_object_get(r, "reason")));
-            interrupted += strcmp(ev, "interrupted") == 0;
-        }
+        int interrupted = count_events(recs, "interrupted");
         ck_assert_int_gt(interrupted, 0);
         /* Resumed: every trial finishes, with the figures of the sweep nobody stopped. */
         GPid pid2 = spawn(dir);
@@ -275,6 +352,7 @@ main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_kill_and_resume_real_training);
     tcase_add_test(tc, test_signals_real_training);
+    tcase_add_test(tc, test_pruned_real_training);
     suite_add_tcase(s, tc);
     return mmx_test_run(s);
 }

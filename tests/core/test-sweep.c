@@ -480,7 +480,7 @@ static const bad_case bad_cases[] = {
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\",\n \"grd\": {}}",
      "sweep.json:2:9: /grd: unknown key 'grd' in a sweep spec (did you mean 'grid'?); expected "
      "one of: mmx_sweep, name, doc, base, train, seeds, grid, zip, random, ablation, variants, "
-     "constraints"},
+     "constraints, prune, floors"},
     {"{\"mmx_sweep\": 1}", "sweep.json:1:1: /: missing key 'base' (the model spec to vary, "
                            "relative to this file)"},
     {"{\"mmx_sweep\": 1, \"base\": \"nowhere.json\"}", "/base: cannot read the base model spec"},
@@ -554,6 +554,67 @@ static const bad_case bad_cases[] = {
      "/train: expected an object of training settings, got an integer"},
     {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"doc\": \"caf\xc3\"}",
      "sweep.json:1:50: /: the file is not valid UTF-8"},
+    /* prune (base_spec trains 2 epochs) */
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"floors\": \"yes\"}",
+     "/floors: expected true (add the identity and random token mixer floor baselines) or "
+     "false, got a string"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": 3}",
+     "sweep.json:1:48: /prune: expected an object {\"rule\": \"median\" | \"asha\", \"metric\", "
+     "...}, got an integer"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"metric\": \"test_acc\"}}",
+     "sweep.json:1:48: /prune: missing key 'rule' (\"median\" or \"asha\")"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": 3, \"metric\": "
+     "\"test_acc\"}}",
+     "/prune/rule: expected \"median\" or \"asha\", got an integer"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"medain\", \"metric\": "
+     "\"test_acc\"}}",
+     "sweep.json:1:57: /prune/rule: unknown pruning rule 'medain' (did you mean 'median'?); "
+     "expected \"median\" or \"asha\""},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\"}}",
+     "/prune: missing key 'metric' (a figure of each epoch's metrics.jsonl line, e.g. "
+     "\"test_acc\")"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_accuracy\"}}",
+     "/prune/metric: 'test_accuracy' is not a metric of metrics.jsonl (did you mean "
+     "'test_acc'?); expected one of: test_acc, test_loss, val_acc, val_loss, val_bpb, val_ppl, "
+     "train_acc, train_loss"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": 3}}",
+     "/prune/metric: an integer is not a metric of metrics.jsonl; expected one of: test_acc"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": \"1\"}}",
+     "/prune/grace: expected an integer epoch from 1 (the first decision comes after it), got "
+     "a string"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"direction\": \"up\"}}",
+     "/prune/direction: expected \"max\" (higher is better) or \"min\", got up"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": 0}}",
+     "/prune/grace: expected an integer epoch from 1 (the first decision comes after it), got "
+     "a smaller one"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"grace\": 2}}",
+     "/prune/grace: the first decision comes after epoch 2, but the trials train 2 epochs: "
+     "nothing would be pruned; lower grace or train longer"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"median\", \"metric\": "
+     "\"test_acc\", \"eta\": 3}}",
+     "/prune/eta: 'eta' is a setting of the asha rule, not of median"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"eta\": 1}}",
+     "/prune/eta: expected an integer from 2 to 100 (1/eta of a rung goes on), got one outside"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"startup\": 3}}",
+     "/prune/startup: 'startup' is a setting of the median rule, not of asha"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"median\", \"metric\": "
+     "\"test_acc\", \"startup\": -1}}",
+     "/prune/startup: expected a non-negative integer (completed variants before pruning "
+     "starts), got a negative one"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"min_epochs\": 1}}",
+     "/prune/min_epochs: unknown key 'min_epochs' in prune; expected one of: rule, metric, "
+     "direction, grace, eta, startup, doc"},
+    {"{\"mmx_sweep\": 1, \"base\": \"base.json\", \"prune\": {\"rule\": \"asha\", \"metric\": "
+     "\"test_acc\", \"doc\": 1}}",
+     "/prune/doc: expected a string, got an integer"},
 };
 
 START_TEST(test_rejected_inputs)
@@ -601,7 +662,7 @@ START_TEST(test_shipped_sweeps)
     /* specs/sweeps/: every file is a well-formed sweep spec; with the zoo in place they
      * plan without an invalid trial. Before the zoo lands, the only problems allowed are
      * the missing base specs. */
-    const char *names[] = {"ffnification.json", "symmetry.json", "mixers.json"};
+    const char *names[] = {"ffnification.json", "symmetry.json", "mixers.json", "lr-asha.json"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *rel = g_build_filename("specs", "sweeps", names[i], NULL);
         g_autofree char *path = mmx_test_source_path(rel);
@@ -1100,16 +1161,332 @@ START_TEST(test_sigint_message)
 }
 END_TEST
 
-/* The reliability stress test: 30 short trials, the coordinator and the trials killed
- * with SIGKILL at random moments, resumed until done. */
-START_TEST(test_kill9_stress)
+/* "floors": the IdentityFormer and RandFormer arms, every token mixer replaced by the
+ * identity or by linear's random_mixing, as arms of the ablation or after the unchanged
+ * spec; the random matrix is seeded and never trained. */
+static const float *
+st_matrix(mmx_safetensors *st, int64_t *n)
 {
-    const char *text = "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n"
-                       " \"seeds\": [0, 1, 2, 3, 4], \"train\": {\"epochs\": 2},\n"
-                       " \"grid\": {\"/vars/fake_acc\": [0.5, 0.6, 0.7], "
-                       "\"/vars/fake_epoch_seconds\": [0.02, 0.05]}}";
-    g_autofree char *dir = run_dir(text);
-    GRand *rng = g_rand_new_with_seed(12345);
+    const mmx_st_tensor *t = mmx_safetensors_find(st, "blocks.0.mixer.key.matrix");
+    ck_assert_ptr_nonnull(t);
+    *n = t->dims[0] * t->dims[1];
+    return t->data;
+}
+
+START_TEST(test_floors)
+{
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autofree char *zoo = mmx_test_source_path("specs/models/vit.json");
+    g_autofree char *text = g_strdup_printf(
+        "{\"mmx_sweep\": 1, \"base\": \"%s\", \"train\": {\"data\": \"synthetic:128:64\", "
+        "\"epochs\": 1, \"batch\": 64},\n \"ablation\": {\"changes\": {\"gelu\": "
+        "{\"/vars/act\": \"gelu\"}}}, \"floors\": true}",
+        zoo);
+    g_autofree char *path = g_build_filename(dir, "sweep.json", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_sweep) sweep = mmx_sweep_load_data(text, -1, path, &error);
+    ck_assert_msg(sweep != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_sweep_plan) plan = mmx_sweep_plan_new(sweep, &error);
+    ck_assert_int_eq(mmx_sweep_plan_size(plan), 4);
+    const mmx_trial *idf = mmx_sweep_plan_trial(plan, 2), *rf = mmx_sweep_plan_trial(plan, 3);
+    ck_assert_str_eq(idf->variant, "identity-floor");
+    ck_assert_str_eq(rf->variant, "random-floor");
+    g_autofree char *im = json_dumps(json_object_get(json_object_get(json_object_get(
+                                         idf->spec, "defs"), "attention"), "mixer"),
+                                     JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(im, "{\"axis\":\"token\"}");
+    g_autofree char *rm = json_dumps(json_object_get(json_object_get(json_object_get(
+                                         rf->spec, "defs"), "attention"), "mixer"),
+                                     JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(rm, "{\"axis\":\"token\",\"key\":{\"op\":\"random_mixing\"}}");
+    /* The channel mixer (the FFN) is left alone. */
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(
+                         json_object_get(rf->spec, "defs"), "ffn"), "mixer"), "axis")),
+                     "channel");
+    /* The random floor trains with its matrix frozen: the same after 1 and 2 epochs, the
+     * same for the same seed, another for another seed. */
+    g_autoptr(json_t) spec = mmx_sweep_trial_spec_for_file(plan, rf);
+    g_autofree char *sp = g_build_filename(dir, "random.json", NULL);
+    ck_assert_int_eq(json_dump_file(spec, sp, 0), 0);
+    const char *runs[][2] = {{"1", "0"}, {"2", "0"}, {"1", "1"}};
+    mmx_safetensors *st[3];
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *out = g_strdup_printf("%s/run%d", dir, i);
+        ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", sp, "--out", out, "--epochs",
+                                                           runs[i][0], "--seed", runs[i][1],
+                                                           "--quiet", "--threads", "1", NULL},
+                                          NULL, NULL),
+                         0);
+        g_autofree char *f = g_build_filename(out, "final.safetensors", NULL);
+        st[i] = mmx_safetensors_read(f, &error);
+        ck_assert_ptr_nonnull(st[i]);
+    }
+    int64_t n0, n1, n2;
+    const float *m0 = st_matrix(st[0], &n0), *m1 = st_matrix(st[1], &n1),
+                *m2 = st_matrix(st[2], &n2);
+    ck_assert_int_eq(n0, 49 * 49);
+    ck_assert(memcmp(m0, m1, (size_t)n0 * sizeof(float)) == 0);
+    ck_assert(memcmp(m0, m2, (size_t)n0 * sizeof(float)) != 0);
+    const mmx_st_tensor *w0 = mmx_safetensors_find(st[0], "blocks.1.mixer.key.weight"),
+                        *w1 = mmx_safetensors_find(st[1], "blocks.1.mixer.key.weight");
+    ck_assert(memcmp(w0->data, w1->data, 16 * sizeof(float)) != 0); /* the FFN did train */
+    for (int i = 0; i < 3; i++)
+        mmx_safetensors_free(st[i]);
+
+    /* Without an ablation the floors follow the unchanged spec; a spec without a token
+     * mixer makes the floors invalid, with the reason. */
+    write_text(dir, "base.json", run_base);
+    g_autoptr(mmx_sweep) s2 = mmx_sweep_load_data(
+        "{\"mmx_sweep\": 1, \"base\": \"base.json\", \"floors\": true}", -1, path, &error);
+    ck_assert_ptr_nonnull(s2);
+    g_autoptr(mmx_sweep_plan) p2 = mmx_sweep_plan_new(s2, &error);
+    ck_assert_int_eq(mmx_sweep_plan_size(p2), 3);
+    ck_assert_str_eq(mmx_sweep_plan_trial(p2, 0)->variant, "base");
+    ck_assert_int_eq(mmx_sweep_plan_trial(p2, 0)->state, MMX_TRIAL_RUN);
+    const mmx_trial *bad = mmx_sweep_plan_trial(p2, 1);
+    ck_assert_int_eq(bad->state, MMX_TRIAL_INVALID);
+    ck_assert_str_eq(bad->reason, "floor 'identity-floor': the spec has no token mixer to "
+                                  "replace (a mixer with \"axis\": \"token\", in a block, a def "
+                                  "or a \"parallel\" list)");
+}
+END_TEST
+
+/* ---- pruning through the coordinator ---- */
+
+/* 9 variants x 2 seeds, 9 epochs: the stand-in trainer's test_acc at epoch e is fake_acc +
+ * 0.01 seed - 0.1 (9 - e), so the ranks are the same at every epoch. */
+#define PRUNE_GRID                                                                             \
+    " \"seeds\": [0, 1], \"train\": {\"epochs\": 9},\n"                                       \
+    " \"grid\": {\"/vars/fake_acc\": [0.5, 0.6, 0.7, 0.55, 0.65, 0.75, 0.52, 0.62, 0.72]},\n"
+
+static const char asha_sweep[] =
+    "{\"mmx_sweep\": 1, \"name\": \"asha\", \"base\": \"base.json\",\n" PRUNE_GRID
+    " \"prune\": {\"rule\": \"asha\", \"metric\": \"test_acc\", \"grace\": 1, \"eta\": 3}}";
+
+static gint
+cmp_str(gconstpointer a, gconstpointer b, gpointer user)
+{
+    (void)user;
+    return strcmp(a, b);
+}
+
+/* id -> "pruned@E" or "finished": what became of every trial. */
+static char *
+outcomes(json_t *recs)
+{
+    g_autoptr(GTree) by_id = g_tree_new_full(cmp_str, NULL, NULL, g_free);
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        const char *ev = json_string_value(json_object_get(r, "event"));
+        const char *id = json_string_value(json_object_get(r, "id"));
+        if (g_strcmp0(ev, "pruned") == 0)
+            g_tree_insert(by_id, (gpointer)id,
+                          g_strdup_printf("pruned@%lld", (long long)json_integer_value(
+                                                             json_object_get(r, "epoch"))));
+        else if (g_strcmp0(ev, "finished") == 0)
+            g_tree_insert(by_id, (gpointer)id, g_strdup("finished"));
+    }
+    GString *s = g_string_new(NULL);
+    GTreeNode *n = g_tree_node_first(by_id);
+    for (; n; n = g_tree_node_next(n))
+        g_string_append_printf(s, "%s %s\n", (char *)g_tree_node_key(n),
+                               (char *)g_tree_node_value(n));
+    return g_string_free(s, FALSE);
+}
+
+START_TEST(test_prune_asha)
+{
+    g_autofree char *dir = run_dir(asha_sweep);
+    g_autofree char *out = NULL, *err = NULL;
+    const char *dry[] = {"--dry-run", NULL};
+    ck_assert_int_eq(sweep_cli(dir, dry, &out, &err), 0);
+    ck_assert_contains(out, "budget: 162 epochs without pruning; with "
+                            "{\"eta\":3,\"grace\":1,\"metric\":\"test_acc\",\"rule\":\"asha\"}: 42 "
+                            "worst case (26%), 42.0 expected (26%");
+    g_free(out);
+    g_free(err);
+    const char *w2[] = {"--workers", "2", NULL};
+    int code = sweep_cli(dir, w2, &out, &err);
+    ck_assert_msg(code == 0, "exit %d\n%s\n%s", code, out, err);
+    ck_assert_contains(out, "sweep asha: 2 of 18 trials finished, 16 pruned, 0 failed");
+    /* Rung 1 at epoch 3 promotes 0.75 only; the paused trials resumed, never retrained. */
+    ck_assert_contains(err, "resumed 9678d62470586965 (fake_acc=0.75, seed 0) from epoch 3, "
+                            "until epoch 9");
+    g_autoptr(json_t) recs = records(dir);
+    ck_assert_int_eq(count_events(recs, "pruned", NULL), 16);
+    ck_assert_int_eq(count_events(recs, "finished", NULL), 2);
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        if (g_strcmp0(json_string_value(json_object_get(r, "event")), "pruned") != 0)
+            continue;
+        /* The last metrics are kept in the record, and the folder (its checkpoint) stays. */
+        json_int_t e = json_integer_value(json_object_get(r, "epoch"));
+        ck_assert(e == 1 || e == 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "metrics"), "epoch")),
+                         e);
+        ck_assert_int_eq(json_array_size(json_object_get(r, "values")), e);
+        g_autofree char *m = g_build_filename(dir, "out", "trials",
+                                              json_string_value(json_object_get(r, "id")),
+                                              "metrics.jsonl", NULL);
+        ck_assert(g_file_test(m, G_FILE_TEST_EXISTS));
+        ck_assert_contains(json_string_value(json_object_get(r, "reason")), "asha: rung ");
+    }
+    /* Epochs trained: 42, as the dry run said. */
+    g_autofree char *o = g_build_filename(dir, "out", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(mmx_report) rep = mmx_report_new(o, &error);
+    ck_assert_ptr_nonnull(rep);
+    g_autofree char *md = mmx_report_markdown(rep, NULL);
+    ck_assert_contains(md, "| fake_acc=0.75 | 2/2 | 75.50 ± 0.71 |");
+    ck_assert_contains(md, "| **fake_acc=0.5** | 0/2, 2 pruned | - |");
+    ck_assert_contains(md, "asha on test_acc: 42 epochs trained of the 162 the trials would "
+                           "train without pruning (26%)");
+    ck_assert_contains(md, "### Pruned trials (16)");
+    ck_assert_contains(md, "- fake_acc=0.72, seed 1: epoch 3, test_acc 0.1300: asha: rung 1 "
+                           "(epoch 3): test_acc 0.125 ranks 2 of the 3");
+
+    /* One worker takes the same decisions; resuming a finished sweep adds nothing. */
+    g_autofree char *dir1 = run_dir(asha_sweep);
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, NULL, &out, &err), 0);
+    g_autoptr(json_t) recs1 = records(dir1);
+    g_autofree char *a = outcomes(recs), *b = outcomes(recs1);
+    ck_assert_str_eq(a, b);
+    const char *res[] = {"--resume", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, res, &out, &err), 0);
+    g_autoptr(json_t) again = records(dir1);
+    ck_assert_int_eq(json_array_size(again), json_array_size(recs1));
+    /* --no-prune on a pruned folder leaves the pruned trials pruned (final), runs nothing. */
+    const char *nop[] = {"--resume", "--no-prune", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, nop, &out, &err), 0);
+    ck_assert_contains(out, "2 of 18 trials finished, 16 pruned, 0 failed");
+    g_autoptr(json_t) again2 = records(dir1);
+    ck_assert_int_eq(json_array_size(again2), json_array_size(recs1));
+
+    /* Pruning needs the coordinator: no Slurm array tasks. */
+    const char *slurm[] = {"--emit-slurm", "job.sh", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, slurm, &out, &err), 2);
+    ck_assert_contains(err, "the sweep prunes (/prune), and pruning needs the coordinator to "
+                            "pause and promote trials");
+    const char *trial[] = {"--trial", "0", NULL};
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir1, trial, &out, &err), 2);
+    ck_assert_contains(err, "not as Slurm array tasks (--trial)");
+
+    /* A metric the trials do not write: each trial fails at its first pause, saying so. */
+    g_autofree char *dir2 = run_dir(
+        "{\"mmx_sweep\": 1, \"name\": \"nometric\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"prune\": {\"rule\": \"asha\", \"metric\": \"val_acc\"}}");
+    g_free(out);
+    g_free(err);
+    ck_assert_int_eq(sweep_cli(dir2, NULL, &out, &err), 0);
+    ck_assert_contains(out, "0 of 18 trials finished, 0 pruned, 18 failed");
+    g_autoptr(json_t) recs2 = records(dir2);
+    ck_assert_contains(event_reason(recs2, 0, "failed"),
+                       "metrics.jsonl has no number 'val_acc' at epoch 1 (the metric /prune "
+                       "compares)");
+}
+END_TEST
+
+START_TEST(test_prune_median)
+{
+    g_autofree char *dir = run_dir(
+        "{\"mmx_sweep\": 1, \"name\": \"median\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"prune\": {\"rule\": \"median\", \"metric\": \"test_acc\", \"grace\": 2, "
+        "\"startup\": 2}}");
+    g_autofree char *out = NULL, *err = NULL;
+    const char *w2[] = {"--workers", "2", NULL};
+    int code = sweep_cli(dir, w2, &out, &err);
+    ck_assert_msg(code == 0, "exit %d\n%s\n%s", code, out, err);
+    ck_assert_contains(out, "sweep median: 12 of 18 trials finished, 6 pruned, 0 failed");
+    /* Worked out by hand: 0.55 is below the median of (0.5, 0.6, 0.7) at epoch 2; 0.52 and
+     * 0.62 below that of (0.5, 0.6, 0.7, 0.65, 0.75). */
+    ck_assert_contains(err, "pruned 5d465a4584d60fb3 (fake_acc=0.55, seed 0) at epoch 2: median: "
+                            "at epoch 2, the best test_acc so far, -0.145, is below the median "
+                            "-0.095 of the 3 completed variants before it");
+    ck_assert_contains(err, "(fake_acc=0.62, seed 1) at epoch 2: median: at epoch 2, the best "
+                            "test_acc so far, -0.075, is below the median -0.045 of the 5");
+}
+END_TEST
+
+static int kill9_until_done(const char *dir, guint32 seed);
+
+/* The stress test of a pruned sweep: the coordinator and the trials (paused, promoted,
+ * resumed from their checkpoints) killed with SIGKILL at random moments, resumed until
+ * done, take the same decisions and give the same report as an uninterrupted sweep, with
+ * one final record (pruned or finished) per trial. */
+START_TEST(test_kill9_stress_pruned)
+{
+    const char *text =
+        "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"variants\": {\"base\": {\"set\": {\"/vars/fake_epoch_seconds\": 0.04}}},\n"
+        " \"prune\": {\"rule\": \"asha\", \"metric\": \"test_acc\", \"grace\": 1, \"eta\": 3}}";
+    const char *median =
+        "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n" PRUNE_GRID
+        " \"variants\": {\"base\": {\"set\": {\"/vars/fake_epoch_seconds\": 0.01}}},\n"
+        " \"prune\": {\"rule\": \"median\", \"metric\": \"test_acc\", \"grace\": 2, "
+        "\"startup\": 2}}";
+    const char *texts[] = {text, median};
+    for (int k = 0; k < 2; k++) {
+        g_autofree char *dir = run_dir(texts[k]);
+        int kills = kill9_until_done(dir, 777 + (guint32)k);
+        ck_assert_int_gt(kills, 0);
+        g_autofree char *dir2 = run_dir(texts[k]);
+        g_autofree char *out = NULL, *err = NULL;
+        const char *w[] = {"--workers", "2", NULL};
+        ck_assert_int_eq(sweep_cli(dir2, w, &out, &err), 0);
+        g_autoptr(json_t) r1 = records(dir), r2 = records(dir2);
+        g_autofree char *o1 = outcomes(r1), *o2 = outcomes(r2);
+        ck_assert_str_eq(o1, o2);
+        g_autofree char *mpath = g_build_filename(dir, "out", "sweep.json", NULL);
+        g_autoptr(json_t) m = json_load_file(mpath, 0, NULL);
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(m, "trials"), i, t)
+        {
+            const char *id = json_string_value(json_object_get(t, "id"));
+            ck_assert_int_eq(count_events(r1, "finished", id) + count_events(r1, "pruned", id), 1);
+        }
+        ck_assert_int_eq(count_events(r1, "failed", NULL), 0);
+        printf("# %s: %d kills; %d starts and resumptions (%d uninterrupted)\n",
+               k ? "median" : "asha", kills, count_events(r1, "started", NULL),
+               count_events(r2, "started", NULL));
+        g_autofree char *d1 = g_build_filename(dir, "out", NULL);
+        g_autofree char *d2 = g_build_filename(dir2, "out", NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(mmx_report) rep1 = mmx_report_new(d1, &error);
+        g_autoptr(mmx_report) rep2 = mmx_report_new(d2, &error);
+        ck_assert_ptr_nonnull(rep1);
+        ck_assert_ptr_nonnull(rep2);
+        g_autofree char *md1 = mmx_report_markdown(rep1, NULL);
+        g_autofree char *md2 = mmx_report_markdown(rep2, NULL);
+        ck_assert_str_eq(md1, md2);
+        g_autofree char *c1 = mmx_report_csv(rep1);
+        g_autofree char *c2 = mmx_report_csv(rep2);
+        ck_assert_str_eq(c1, c2);
+    }
+}
+END_TEST
+
+/* Runs `mmx sweep --workers 2 --resume` in dir again and again, killing the coordinator
+ * and its trials with SIGKILL at random moments, until a coordinator finishes. The number
+ * of kills. */
+static int
+kill9_until_done(const char *dir, guint32 seed)
+{
+    GRand *rng = g_rand_new_with_seed(seed);
     const char *opts[] = {"--workers", "2", "--resume", NULL};
     int rounds = 0, kills = 0;
     for (;; rounds++) {
@@ -1142,7 +1519,19 @@ START_TEST(test_kill9_stress)
             break;
     }
     g_rand_free(rng);
-    ck_assert_int_gt(kills, 0);
+    return kills;
+}
+
+/* The reliability stress test: 30 short trials, the coordinator and the trials killed
+ * with SIGKILL at random moments, resumed until done. */
+START_TEST(test_kill9_stress)
+{
+    const char *text = "{\"mmx_sweep\": 1, \"name\": \"stress\", \"base\": \"base.json\",\n"
+                       " \"seeds\": [0, 1, 2, 3, 4], \"train\": {\"epochs\": 2},\n"
+                       " \"grid\": {\"/vars/fake_acc\": [0.5, 0.6, 0.7], "
+                       "\"/vars/fake_epoch_seconds\": [0.02, 0.05]}}";
+    g_autofree char *dir = run_dir(text);
+    ck_assert_int_gt(kill9_until_done(dir, 12345), 0);
     g_autoptr(json_t) recs = records(dir);
     g_autofree char *mpath = g_build_filename(dir, "out", "sweep.json", NULL);
     g_autoptr(json_t) m = json_load_file(mpath, 0, NULL);
@@ -1221,6 +1610,26 @@ START_TEST(test_mpi_executor)
     g_autoptr(json_t) recs = records(dir);
     ck_assert_int_eq(count_events(recs, "finished", NULL), 6);
     ck_assert_int_eq(count_events(recs, "started", NULL), 6);
+
+    /* A pruned sweep over the ranks: paused and promoted trials (jobs with --pause-after
+     * and --resume) take the decisions of the local executor. */
+    g_autofree char *pdir = run_dir(asha_sweep);
+    g_autofree char *psweep = g_build_filename(pdir, "sweep.json", NULL);
+    g_autofree char *pout = g_build_filename(pdir, "out", NULL);
+    argv[7] = psweep;
+    argv[9] = pout;
+    g_free(out);
+    g_free(err);
+    ck_assert(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                           &status, &error));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d\n%.1500s\n%.1500s",
+                  status, out, err);
+    ck_assert_contains(out, "2 of 18 trials finished, 16 pruned");
+    g_autofree char *ldir = run_dir(asha_sweep);
+    ck_assert_int_eq(sweep_cli(ldir, NULL, NULL, NULL), 0);
+    g_autoptr(json_t) pr = records(pdir), lr = records(ldir);
+    g_autofree char *a = outcomes(pr), *b = outcomes(lr);
+    ck_assert_str_eq(a, b);
 }
 END_TEST
 
@@ -1385,6 +1794,10 @@ sweep_suite(void)
     tcase_add_test(tc, test_sigint_message);
     tcase_add_test(tc, test_locked_folder);
     tcase_add_test(tc, test_kill9_stress);
+    tcase_add_test(tc, test_prune_asha);
+    tcase_add_test(tc, test_prune_median);
+    tcase_add_test(tc, test_kill9_stress_pruned);
+    tcase_add_test(tc, test_floors);
     tcase_add_test(tc, test_mpi_executor);
     tcase_add_test(tc, test_report_and_coordinator_agree);
     suite_add_tcase(s, tc);

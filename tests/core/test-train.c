@@ -183,6 +183,32 @@ START_TEST(test_resume_is_exact)
 }
 END_TEST
 
+/* --pause-after N: the run stops at the end of epoch N with its checkpoint (result.json
+ * "paused"), and --resume continues to the same numbers as a run that never paused (how a
+ * pruned sweep promotes a trial). */
+START_TEST(test_pause_after_and_resume)
+{
+    g_autofree char *full = mmx_test_tmpdir(), *part = mmx_test_tmpdir();
+    g_autofree char *spec = mmx_test_data_path("specs/train/mini.json");
+    g_autofree char *err = NULL;
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", full, "--quiet", NULL}, NULL, NULL), 0);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--out", part, "--quiet", "--pause-after", "1", NULL}, NULL, &err), 1);
+    ck_assert_contains(err, "paused at the end of epoch 1 of 2; checkpoint saved in");
+    g_autofree char *rpath = g_build_filename(part, "result.json", NULL);
+    json_t *r = json_load_file(rpath, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "status")), "paused");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "epochs")), 1);
+    json_decref(r);
+    /* Asked to pause where it already stands, it pauses again without training. */
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", "--resume", part, "--quiet", "--pause-after", "1", NULL}, NULL, NULL), 1);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", "--resume", part, "--quiet", NULL}, NULL, NULL), 0);
+    assert_same_metrics(full, part);
+    g_free(err);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--pause-after", "-1", "--quiet", NULL}, NULL, &err), 2);
+    ck_assert_contains(err, "--pause-after must be a positive epoch");
+}
+END_TEST
+
 START_TEST(test_resume_refuses_other_settings)
 {
     g_autofree char *dir = mmx_test_tmpdir();
@@ -452,9 +478,12 @@ END_TEST
  * no logit at a position < t (the whole graph is causal), and some logit at t. */
 START_TEST(test_lm_zoo_specs_are_causal)
 {
-    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json"};
-    const char *const small[] = {"/vars/dim=16", "/vars/context=12", "/vars/depth=2", NULL};
-    for (int i = 0; i < 2; i++) {
+    const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json",
+                           "specs/models/lm/hybrid.json", "specs/models/lm/gmlp.json"};
+    /* The hybrid counts its blocks in attention + masked-mixing pairs. */
+    const char *depth[] = {"/vars/depth=2", "/vars/depth=2", "/vars/pairs=1", "/vars/depth=2"};
+    for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
+        const char *const small[] = {"/vars/dim=16", "/vars/context=12", depth[i], NULL};
         g_autoptr(mmx_registry) reg = mmx_test_registry();
         g_autofree char *path = mmx_test_source_path(specs[i]);
         g_autoptr(GError) error = NULL;
@@ -546,6 +575,7 @@ main(void)
     tcase_add_test(tc, test_fashion_mnist_subset_learns);
     tcase_add_test(tc, test_same_seed_same_numbers);
     tcase_add_test(tc, test_resume_is_exact);
+    tcase_add_test(tc, test_pause_after_and_resume);
     tcase_add_test(tc, test_resume_refuses_other_settings);
     tcase_add_test(tc, test_checkpoint_every);
     tcase_add_test(tc, test_divergence_stops_cleanly);

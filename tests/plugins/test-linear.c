@@ -445,6 +445,63 @@ START_TEST(test_conformance_kit)
 }
 END_TEST
 
+/* random_mixing (RandFormer): y = softmax_rows(U) x over tokens against the test's own
+ * sums; the matrix is a frozen U(0, 1) buffer; x's gradient is R^T gy. */
+START_TEST(test_random_mixing)
+{
+    g_autoptr(mmx_registry) reg = mmx_test_registry();
+    g_autoptr(GError) error = NULL;
+    mmx_shape in = mmx_shape_tokens(2, 3, 4); /* N = 6 tokens, C = 4 */
+    oph *h = oph_new(reg, "random_mixing", NULL, &in, 1, 3, &error);
+    ck_assert_msg(h != NULL, "%s", error ? error->message : "");
+    ck_assert(mmx_shape_equal(&h->node->output, &in));
+    ck_assert_int_eq(h->node->params[0].shape.dim[0], 6);
+    ck_assert_int_eq(h->node->params[0].shape.dim[1], 6);
+    ck_assert_int_eq(h->node->params[0].init, MMX_INIT_UNIFORM);
+    ck_assert(h->node->params[0].init_a == 0.0 && h->node->params[0].init_b == 1.0);
+    const mmx_op *op = mmx_registry_find_op(reg, "random_mixing");
+    ck_assert(mmx_op_get_desc(op)->params[0]->flags & MMX_PARAM_BUFFER);
+    oph_forward_ok(h);
+    const float *u = h->param[0];
+    double r[6][6];
+    for (int i = 0; i < 6; i++) {
+        double sum = 0;
+        for (int j = 0; j < 6; j++)
+            sum += r[i][j] = exp((double)u[i * 6 + j]);
+        for (int j = 0; j < 6; j++)
+            r[i][j] /= sum;
+    }
+    for (int64_t s = 0; s < 3; s++)
+        for (int t = 0; t < 6; t++)
+            for (int c = 0; c < 4; c++) {
+                double want = 0;
+                for (int k = 0; k < 6; k++)
+                    want += r[t][k] * h->in[0][(s * 6 + k) * 4 + c];
+                float got = h->out[(s * 6 + t) * 4 + c];
+                ck_assert_msg(fabs(got - want) <= 1e-5 * (1 + fabs(want)), "y %g vs %g", got, want);
+            }
+    oph_backward_ok(h);
+    for (int64_t s = 0; s < 3; s++)
+        for (int t = 0; t < 6; t++)
+            for (int c = 0; c < 4; c++) {
+                double gwant = 0;
+                for (int k = 0; k < 6; k++)
+                    gwant += r[k][t] * h->gout[(s * 6 + k) * 4 + c];
+                float got = h->gin[0][(s * 6 + t) * 4 + c];
+                ck_assert_msg(fabs(got - gwant) <= 1e-5 * (1 + fabs(gwant)), "gx %g vs %g", got,
+                              gwant);
+            }
+    mmx_cost cost;
+    mmx_op_instance_cost(h->inst, &cost);
+    ck_assert(cost.flops == 2.0 * 6 * 6 * 4);
+    oph_free(h);
+    int64_t d3[] = {2, 3, 4};
+    g_autofree char *m3 = oph_refusal(reg, "random_mixing", NULL,
+                                      (mmx_shape[]){mmx_shape_make(3, d3)}, 1);
+    ck_assert_contains(m3, "random_mixing mixes the N tokens of an [N, C] input; got");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -464,6 +521,7 @@ main(void)
     TCase *d = tcase_create("descriptor");
     tcase_add_test(d, test_shapes_params_cost);
     tcase_add_test(d, test_refusals);
+    tcase_add_test(d, test_random_mixing);
     suite_add_tcase(s, d);
     TCase *kit = tcase_create("conformance");
     tcase_add_test(kit, test_conformance_kit);

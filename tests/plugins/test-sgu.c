@@ -17,6 +17,7 @@ ref_sgu(const rh *h, double *const *in, double *const *par, double *out)
     int64_t n = node->inputs[0].dim[0], d = node->inputs[0].dim[1] / 2;
     int64_t ta = node->attrs[2].i, c = ta ? node->inputs[1].dim[1] : 0;
     double eps = node->attrs[0].f;
+    int causal = (int)node->attrs[3].i; /* tril(W): token t gates with tokens <= t */
     g_autofree double *u = g_new(double, n *d);
     g_autofree double *f = g_new(double, n *d);
     g_autofree double *qkv = g_new(double, n * 3 * (ta + 1));
@@ -37,7 +38,7 @@ ref_sgu(const rh *h, double *const *in, double *const *par, double *out)
         for (int64_t t = 0; t < n; t++)
             for (int64_t k = 0; k < d; k++) {
                 double s = par[3][t];
-                for (int64_t m = 0; m < n; m++)
+                for (int64_t m = 0; m < (causal ? t + 1 : n); m++)
                     s += par[2][t * n + m] * u[m * d + k];
                 f[t * d + k] = s;
             }
@@ -105,7 +106,9 @@ START_TEST(test_matches_reference)
                            {"{\"eps\": 0.01}", 3, 14, 0},
                            {"{\"tiny_attn\": 2}", 5, 6, 4},
                            {"{\"tiny_attn\": 3, \"eps\": 1e-6}", 4, 10, 5},
-                           {"{\"tiny_attn\": 2}", 3, 34, 3}}; /* d = 17: the vector rows */
+                           {"{\"tiny_attn\": 2}", 3, 34, 3},  /* d = 17: the vector rows */
+                           {"{\"causal\": true, \"init_std\": 0.3}", 5, 6, 0},
+                           {"{\"causal\": true, \"init_std\": 0.3}", 7, 34, 0}};
     for (size_t t = 0; t < G_N_ELEMENTS(cases); t++) {
         g_autoptr(rh) h = make_sgu(reg, &cases[t], 2);
         rh_fill(h, 7 + t, 0.5f);
@@ -240,7 +243,7 @@ run_example(rh *h, const char *example, void *user)
 START_TEST(test_examples_run)
 {
     g_autoptr(mmx_registry) reg = mmx_test_registry();
-    ck_assert_int_eq(rh_for_each_example(reg, "sgu", run_example, NULL), 4);
+    ck_assert_int_eq(rh_for_each_example(reg, "sgu", run_example, NULL), 5);
 }
 END_TEST
 
@@ -297,6 +300,10 @@ START_TEST(test_refusals)
     g_autofree char *e5 = rh_refusal(reg, "sgu", "{\"tiny_attn\": 4}", (mmx_shape[]){z, x4}, 2);
     ck_assert_contains(e5, "sgu: the memory x (input 1) must be tokens [N, C] with the N = 9 "
                            "tokens of z [9, 8] (3x3 grid), got [4, 5] (2x2 grid)");
+    g_autofree char *e8 =
+        rh_refusal(reg, "sgu", "{\"tiny_attn\": 4, \"causal\": true}", (mmx_shape[]){z, x}, 2);
+    ck_assert_contains(e8, "sgu: causal masks the spatial weight only; the tiny attention "
+                           "(tiny_attn = 4) is not masked: set tiny_attn to 0 for a causal unit");
     mmx_shape bad_grid = mmx_shape_tokens(3, 3, 8);
     bad_grid.dim[0] = 8;
     g_autofree char *e6 = rh_refusal(reg, "sgu", NULL, &bad_grid, 1);
@@ -308,7 +315,7 @@ START_TEST(test_refusals)
     ck_assert_contains(e7, "sgu: the input [9, 5] (3x2 grid) has a token grid 3x2");
     const mmx_op *op = mmx_registry_find_op(reg, "sgu");
     json_t *obj = json_loads("{\"eps\": 0, \"init_std\": 2, \"tiny_attn\": -1}", 0, NULL);
-    mmx_attr_value v[4];
+    mmx_attr_value v[5];
     GString *errs = g_string_new(NULL);
     ck_assert(!mmx_attrs_from_json(op, obj, NULL, v, rh_collect_attr_error, errs));
     ck_assert_contains(errs->str, "attribute 'eps' of op 'sgu': expected a number in [1e-12, 1], "

@@ -9,7 +9,8 @@
 #   - the installed mmx lists the shipped plugins from the staged plugin directory;
 #   - the ninformer example, copied from the installed docs, builds, passes its meson
 #     test (check-plugin, validate, sweep plan) and mmx check-plugin;
-#   - a fresh `mmx new-plugin` project does the same, and installs into pluginsdir;
+#   - a fresh `mmx new-plugin` project of each kind does the same, and one installs into
+#     pluginsdir;
 #   - one epoch of the example spec trains on the synthetic set;
 #   - docs/plugin-guide.md's commands run as written (every ```sh block not marked
 #     "<!-- sdk-test: skip -->", in order, in one shell with a fresh HOME), and every line
@@ -44,7 +45,7 @@ step() {
     if "$@" >"$log" 2>&1; then ok "$d"; else not_ok "$d"; fi
 }
 
-echo "1..14"
+echo "1..16"
 # meson test points LD_LIBRARY_PATH at the build tree (its libmmx would win over the
 # installed one); a plugin author has none of these.
 unset MMX_PLUGIN_PATH CPATH C_INCLUDE_PATH LIBRARY_PATH LD_LIBRARY_PATH PKG_CONFIG_PATH
@@ -118,15 +119,21 @@ step "its meson test passes (check-plugin, validate, sweep plan)" \
     "$meson" test -C "$tmp/ninformer/build" --print-errorlogs
 step "mmx check-plugin passes on ninformer.so" "$mmx" check-plugin "$tmp/ninformer/build/ninformer.so"
 
-# 8-10. A fresh mmx new-plugin project.
+# 8-12. A fresh mmx new-plugin project of each kind.
 step "mmx new-plugin writes a project" "$mmx" new-plugin sdkcheck --dir "$tmp/sdkcheck"
 new_project() {
     build_project "$tmp/sdkcheck" && "$meson" test -C "$tmp/sdkcheck/build" --print-errorlogs
 }
 step "the new project builds against the staged SDK and passes its meson test" new_project
 step "mmx check-plugin passes on sdkcheck.so" "$mmx" check-plugin "$tmp/sdkcheck/build/sdkcheck.so"
+step "mmx new-plugin --kind elementwise writes an activation project" \
+    "$mmx" new-plugin sdkact --kind elementwise --dir "$tmp/sdkact"
+act_project() {
+    build_project "$tmp/sdkact" && "$meson" test -C "$tmp/sdkact/build" --print-errorlogs
+}
+step "the elementwise project builds against the staged SDK and passes its meson test" act_project
 
-# 11. One epoch of the example spec on the synthetic set, with the installed mmx.
+# 13. One epoch of the example spec on the synthetic set, with the installed mmx.
 train() {
     MMX_PLUGIN_PATH="$tmp/ninformer/build" "$mmx" train "$tmp/ninformer/ninformer.json" \
         --data synthetic:512:128 --epochs 1 --out "$tmp/run" --quiet || return 1
@@ -134,7 +141,7 @@ train() {
 }
 step "one epoch of ninformer.json on synthetic:512:128" train
 
-# 12. meson install puts the new plugin in pluginsdir, where mmx finds it unaided.
+# 14. meson install puts the new plugin in pluginsdir, where mmx finds it unaided.
 installed() {
     "$meson" install -C "$tmp/sdkcheck/build" --quiet || return 1
     [ -f "$pluginsdir/sdkcheck.so" ] || { echo "no $pluginsdir/sdkcheck.so"; return 1; }
@@ -143,7 +150,7 @@ installed() {
 }
 step "meson install of the new plugin lands in pluginsdir; mmx finds it without MMX_PLUGIN_PATH" installed
 
-# 13-14. The plugin guide, as written, from an empty HOME (its install block is replaced by
+# 15-16. The plugin guide, as written, from an empty HOME (its install block is replaced by
 # the staged prefix on PATH and PKG_CONFIG_PATH).
 guide=$prefix/share/doc/mmx/plugin-guide.md
 awk '/^<!-- sdk-test: skip/ { skip = 1; next }

@@ -17,7 +17,7 @@ static const char *const cmd = "sweep";
 static char *opt_out;
 static int opt_workers = 1;
 static int opt_threads;
-static gboolean opt_dry_run, opt_resume, opt_retry_failed, opt_extend, opt_json;
+static gboolean opt_dry_run, opt_resume, opt_retry_failed, opt_extend, opt_json, opt_no_prune;
 static double opt_timeout;
 static char *opt_executor;
 static char *opt_emit_slurm;
@@ -38,6 +38,8 @@ static GOptionEntry entries[] = {
      "With --resume: run failed trials again too", NULL},
     {"extend", 0, 0, G_OPTION_ARG_NONE, &opt_extend,
      "With --resume: accept a changed sweep spec and run its new trials", NULL},
+    {"no-prune", 0, 0, G_OPTION_ARG_NONE, &opt_no_prune,
+     "Run every trial to its last epoch even if the sweep prunes (the unpruned reference)", NULL},
     {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opt_timeout,
      "Seconds a trial may take before it is stopped and recorded as failed", "SECONDS"},
     {"executor", 0, 0, G_OPTION_ARG_STRING, &opt_executor,
@@ -244,12 +246,54 @@ run_one_trial(const mmx_sweep_plan *plan, mmx_sweep_run_options *opt)
     mmx_sweep_outcome o;
     if (!mmx_sweep_run_trial(plan, opt_trial, opt, &o, &error))
         return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
-    static const char *const words[] = {"finished", "failed", "interrupted"};
+    static const char *const words[] = {"finished", "failed", "interrupted", "paused"};
     printf("trial %d (%s, %s, seed %" G_GINT64_FORMAT "): %s%s%s\n", opt_trial, t->id, t->variant,
            t->seed, words[o.status], o.reason ? ": " : "", o.reason ? o.reason : "");
     int code = o.status == MMX_SWEEP_OUTCOME_FINISHED ? MMX_EXIT_OK : MMX_EXIT_FAILURE;
     mmx_sweep_outcome_clear(&o);
     return code;
+}
+
+/* The epochs the sweep trains with and without pruning (pruner: NULL without "prune"). */
+static json_t *
+budget_json(const mmx_sweep_plan *plan, const mmx_pruner *pruner)
+{
+    int n = 0;
+    g_autofree int *index = NULL;
+    g_autofree int *units = mmx_sweep_plan_units(plan, &n, &index);
+    int64_t full = 0;
+    for (int k = 0; k < n; k++) {
+        const mmx_trial *t = mmx_sweep_plan_trial(plan, index[k]);
+        json_t *e = json_object_get(json_object_get(t->spec, "train"), "epochs");
+        full += json_is_integer(e) ? json_integer_value(e) : 10; /* the recipe's default */
+    }
+    if (pruner == NULL)
+        return json_pack("{sI}", "epochs_without_pruning", (json_int_t)full);
+    mmx_prune_budget b = mmx_pruner_budget(pruner, units, n, 0);
+    return json_pack("{sI sI sf si}", "epochs_without_pruning", (json_int_t)b.full,
+                     "epochs_worst_case", (json_int_t)b.worst, "epochs_expected", b.expected,
+                     "simulated_sweeps", b.samples);
+}
+
+static void
+print_budget(const json_t *b, const json_t *prune)
+{
+    int64_t full = json_integer_value(json_object_get(b, "epochs_without_pruning"));
+    printf("\nbudget: %" G_GINT64_FORMAT " epochs", full);
+    if (prune == NULL) {
+        printf(" (no pruning)\n");
+        return;
+    }
+    int64_t worst = json_integer_value(json_object_get(b, "epochs_worst_case"));
+    double expected = json_number_value(json_object_get(b, "epochs_expected"));
+    g_autoptr(json_t) shown = mmx_json_without_docs(prune);
+    g_autofree char *rule = json_dumps(shown, JSON_COMPACT | JSON_SORT_KEYS);
+    printf(" without pruning; with %s: %" G_GINT64_FORMAT " worst case (%.0f%%), %.1f expected "
+           "(%.0f%%: the mean of %d simulated sweeps whose variants keep a random rank at every "
+           "epoch)\n",
+           rule, worst, full ? 100.0 * (double)worst / (double)full : 0, expected,
+           full ? 100.0 * expected / (double)full : 0,
+           (int)json_integer_value(json_object_get(b, "simulated_sweeps")));
 }
 
 static json_t *
@@ -305,6 +349,10 @@ mmx_cmd_sweep(int argc, char **argv)
     if (reg == NULL)
         return MMX_EXIT_USAGE;
     mmx_sweep_plan_measure(plan, mmx_graph_measure, reg);
+    g_autoptr(mmx_pruner) pruner = opt_no_prune ? NULL : mmx_sweep_plan_pruner(plan, &error);
+    if (pruner == NULL && error)
+        return mmx_cli_fail(cmd, MMX_EXIT_USAGE, "%s", error->message);
+    const json_t *prune = pruner ? json_object_get(mmx_sweep_json(sweep), "prune") : NULL;
 
     g_autofree char *out_rel =
         opt_out ? g_strdup(opt_out) : g_build_filename("runs", mmx_sweep_plan_name(plan), NULL);
@@ -316,12 +364,15 @@ mmx_cmd_sweep(int argc, char **argv)
     if (opt_dry_run) {
         if (opt_json) {
             json_t *j =
-                json_pack("{ss ss ss so}", "name", mmx_sweep_plan_name(plan), "fingerprint",
+                json_pack("{ss ss ss so so}", "name", mmx_sweep_plan_name(plan), "fingerprint",
                           mmx_sweep_plan_fingerprint(plan), "base", mmx_sweep_plan_base_path(plan),
-                          "trials", mmx_sweep_plan_to_json(plan));
+                          "trials", mmx_sweep_plan_to_json(plan), "budget",
+                          budget_json(plan, pruner));
             mmx_cli_print_json(j);
         } else {
             print_plan(plan);
+            g_autoptr(json_t) b = budget_json(plan, pruner);
+            print_budget(b, prune);
         }
         if (mmx_sweep_plan_count(plan, MMX_TRIAL_RUN) > 0)
             return MMX_EXIT_OK;
@@ -329,6 +380,12 @@ mmx_cmd_sweep(int argc, char **argv)
             print_invalid(plan);
         return fail_nothing_to_run(plan, argv[1]);
     }
+    if (pruner && (opt_emit_slurm || opt_trial >= 0))
+        return mmx_cli_fail(cmd, MMX_EXIT_USAGE,
+                            "%s: the sweep prunes (/prune), and pruning needs the coordinator "
+                            "to pause and promote trials: run it with the local or MPI executor, "
+                            "not as Slurm array tasks (%s)",
+                            argv[1], opt_emit_slurm ? "--emit-slurm" : "--trial");
     if (opt_emit_slurm)
         return emit_slurm(plan, out, trainer);
 
@@ -341,6 +398,7 @@ mmx_cmd_sweep(int argc, char **argv)
     opt.retry_failed = opt_retry_failed;
     opt.extend = opt_extend;
     opt.timeout = opt_timeout;
+    opt.no_prune = opt_no_prune;
     if (opt_trial >= 0)
         return run_one_trial(plan, &opt);
 
@@ -371,12 +429,17 @@ mmx_cmd_sweep(int argc, char **argv)
         return mmx_cli_fail(cmd, usage ? MMX_EXIT_USAGE : MMX_EXIT_FAILURE, "%s", error->message);
     }
     if (opt_json) {
-        mmx_cli_print_json(summary_json(&sum, out));
+        json_t *j = summary_json(&sum, out);
+        if (pruner || sum.pruned)
+            json_object_set_new(j, "pruned", json_integer(sum.pruned));
+        mmx_cli_print_json(j);
     } else {
-        printf("sweep %s: %d of %d trials finished, %d failed, %d not run (invalid, over a "
+        g_autofree char *pr =
+            pruner || sum.pruned ? g_strdup_printf(", %d pruned", sum.pruned) : g_strdup("");
+        printf("sweep %s: %d of %d trials finished%s, %d failed, %d not run (invalid, over a "
                "constraint or duplicate)\nresults in %s; make the report with: mmx report %s\n",
-               mmx_sweep_plan_name(plan), sum.finished, sum.planned, sum.failed, sum.skipped, out,
-               out);
+               mmx_sweep_plan_name(plan), sum.finished, sum.planned, pr, sum.failed, sum.skipped,
+               out, out);
     }
     return MMX_EXIT_OK;
 }

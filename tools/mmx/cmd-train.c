@@ -6,6 +6,7 @@
  * the whole truth about a run.
  */
 #include "cli.h"
+#include "train-mpi.h"
 
 #include <math.h>
 #include <signal.h>
@@ -119,62 +120,121 @@ load_trained(const char *cmd, const char *path, const char *weights, common *c,
     return 0;
 }
 
+/* What `mmx train` was asked. */
+typedef struct train_args {
+    common c;
+    int epochs, batch, seed, pause_after;
+    double lr, wd;
+    char *out, *resume, *executor;
+    gboolean quiet, json;
+    const char *spec_path; /* NULL: --resume alone */
+} train_args;
+
+static void
+train_args_clear(train_args *t)
+{
+    common_clear(&t->c);
+    g_free(t->out);
+    g_free(t->resume);
+    g_free(t->executor);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(train_args, train_args_clear)
+
+static int train(train_args *t, const mmx_train_comm *comm, bool *together);
+
 int
 mmx_cmd_train(int argc, char **argv)
 {
-    g_auto(common) c = {.overrides = g_ptr_array_new_with_free_func(g_free)};
-    int epochs = 0, batch = 0, seed = -1;
-    double lr = 0, wd = -1;
-    g_autofree char *out = NULL, *resume = NULL;
-    gboolean quiet = FALSE, json = FALSE;
+    g_auto(train_args) t = {.c = {.overrides = g_ptr_array_new_with_free_func(g_free)}, .seed = -1,
+                            .wd = -1};
     GOptionEntry entries[] = {
-        {"data", 0, 0, G_OPTION_ARG_STRING, &c.data, "fashion-mnist, mnist, synthetic[:N[:M]] or a directory", "NAME|DIR"},
-        {"epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs (overrides /train/epochs)", "N"},
-        {"batch", 0, 0, G_OPTION_ARG_INT, &batch, "Batch size", "N"},
-        {"lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "Peak learning rate", "X"},
-        {"wd", 0, 0, G_OPTION_ARG_DOUBLE, &wd, "Weight decay", "X"},
-        {"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed (initialization, data order, dropout)", "S"},
-        {"threads", 0, 0, G_OPTION_ARG_INT, &c.threads, "Threads (default: MMX_THREADS or every core)", "N"},
-        {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &c.sets, "Override a spec value by JSON Pointer (repeatable)", "/PTR=VALUE"},
-        {"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Output directory (default runs/NAME-TIME)", "DIR"},
-        {"resume", 0, 0, G_OPTION_ARG_FILENAME, &resume, "Continue the run in DIR from its checkpoint", "DIR"},
-        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print result.json on stdout at the end", NULL},
+        {"data", 0, 0, G_OPTION_ARG_STRING, &t.c.data, "fashion-mnist, mnist, synthetic[:N[:M]] or a directory", "NAME|DIR"},
+        {"epochs", 0, 0, G_OPTION_ARG_INT, &t.epochs, "Epochs (overrides /train/epochs)", "N"},
+        {"batch", 0, 0, G_OPTION_ARG_INT, &t.batch, "Batch size (the global batch, over every rank)", "N"},
+        {"lr", 0, 0, G_OPTION_ARG_DOUBLE, &t.lr, "Peak learning rate", "X"},
+        {"wd", 0, 0, G_OPTION_ARG_DOUBLE, &t.wd, "Weight decay", "X"},
+        {"seed", 0, 0, G_OPTION_ARG_INT, &t.seed, "Seed (initialization, data order, dropout)", "S"},
+        {"threads", 0, 0, G_OPTION_ARG_INT, &t.c.threads, "Threads (default: MMX_THREADS or every core; under mpirun, the cores per rank)", "N"},
+        {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &t.c.sets, "Override a spec value by JSON Pointer (repeatable)", "/PTR=VALUE"},
+        {"out", 0, 0, G_OPTION_ARG_FILENAME, &t.out, "Output directory (default runs/NAME-TIME)", "DIR"},
+        {"resume", 0, 0, G_OPTION_ARG_FILENAME, &t.resume, "Continue the run in DIR from its checkpoint", "DIR"},
+        {"pause-after", 0, 0, G_OPTION_ARG_INT, &t.pause_after, "Stop at the end of epoch N with a checkpoint (result.json: paused); --resume continues", "N"},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &t.quiet, "No progress output", NULL},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &t.json, "Print result.json on stdout at the end", NULL},
+        {"executor", 0, 0, G_OPTION_ARG_STRING, &t.executor,
+         "local (one process, default) or mpi (under mpirun: data-parallel over the ranks)",
+         "local|mpi"},
         MMX_CLI_PLUGIN_OPTION,
         G_OPTION_ENTRY_NULL,
     };
     int code;
     if (!mmx_cli_parse(mmx_command_find("train"), entries,
                        "Writes config.json, metrics.jsonl, result.json and checkpoints into the "
-                       "output directory. Exit status: 0 finished, 1 diverged, interrupted or "
+                       "output directory. Exit status: 0 finished, 1 diverged, interrupted, paused or "
                        "failed (result.json says which), 2 invalid spec, data or options.",
                        &argc, &argv, &code))
         return code;
-    if (argc > 2 || (argc < 2 && resume == NULL))
+    if (argc > 2 || (argc < 2 && t.resume == NULL))
         return mmx_cli_fail("train", MMX_EXIT_USAGE, "expected one SPEC (or --resume DIR)");
-    if (c.threads > 0)
-        mmx_set_num_threads(c.threads);
-    if (epochs > 0) {
-        g_autofree char *v = g_strdup_printf("%d", epochs);
-        add_override(&c, "/train/epochs", v);
+    if (t.pause_after < 0)
+        return mmx_cli_fail("train", MMX_EXIT_USAGE, "--pause-after must be a positive epoch");
+    t.spec_path = argc >= 2 ? argv[1] : NULL;
+    bool mpi = t.executor && strcmp(t.executor, "mpi") == 0;
+    if (t.executor && !mpi && strcmp(t.executor, "local") != 0)
+        return mmx_cli_fail("train", MMX_EXIT_USAGE,
+                            "--executor: expected local or mpi, got '%s'", t.executor);
+    if (!mpi)
+        return train(&t, NULL, NULL);
+    mmx_train_comm comm;
+    g_autoptr(GError) error = NULL;
+    if (!mmx_cli_mpi_train_begin(&comm, &error))
+        return mmx_cli_fail("train", MMX_EXIT_USAGE, "%s", error->message);
+    /* The node's cores shared by its ranks unless told otherwise: K ranks with every core
+     * each would oversubscribe it K times. */
+    const char *local = g_getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (t.c.threads <= 0 && g_getenv("MMX_THREADS") == NULL && local && atoi(local) > 1)
+        t.c.threads = MAX(1, (int)g_get_num_processors() / atoi(local));
+    if (comm.rank != 0)
+        t.quiet = TRUE, t.json = FALSE;
+    bool together = true;
+    code = train(&t, &comm, &together);
+    mmx_cli_mpi_train_end(&comm, together, code);
+    return code;
+}
+
+/* The training of `mmx train` once its options are parsed. With comm (data-parallel),
+ * *together says whether the run ended alike on every rank (finished, interrupted or
+ * diverged, which the ranks decide together) or on this rank alone. */
+static int
+train(train_args *t, const mmx_train_comm *comm, bool *together)
+{
+    common *c = &t->c;
+    const char *resume = t->resume;
+    gboolean quiet = t->quiet, json = t->json;
+    int code;
+    if (c->threads > 0)
+        mmx_set_num_threads(c->threads);
+    if (t->epochs > 0) {
+        g_autofree char *v = g_strdup_printf("%d", t->epochs);
+        add_override(c, "/train/epochs", v);
     }
-    if (batch > 0) {
-        g_autofree char *v = g_strdup_printf("%d", batch);
-        add_override(&c, "/train/batch", v);
+    if (t->batch > 0) {
+        g_autofree char *v = g_strdup_printf("%d", t->batch);
+        add_override(c, "/train/batch", v);
     }
-    if (lr > 0) {
-        g_autofree char *v = g_strdup_printf("%.17g", lr);
-        add_override(&c, "/train/lr", v);
+    if (t->lr > 0) {
+        g_autofree char *v = g_strdup_printf("%.17g", t->lr);
+        add_override(c, "/train/lr", v);
     }
-    if (wd >= 0) {
-        g_autofree char *v = g_strdup_printf("%.17g", wd);
-        add_override(&c, "/train/wd", v);
+    if (t->wd >= 0) {
+        g_autofree char *v = g_strdup_printf("%.17g", t->wd);
+        add_override(c, "/train/wd", v);
     }
-    if (seed >= 0) {
-        g_autofree char *v = g_strdup_printf("%d", seed);
-        add_override(&c, "/train/seed", v);
+    if (t->seed >= 0) {
+        g_autofree char *v = g_strdup_printf("%d", t->seed);
+        add_override(c, "/train/seed", v);
     }
-    collect_overrides(&c);
+    collect_overrides(c);
 
     g_autoptr(mmx_registry) reg = mmx_cli_registry();
     if (reg == NULL)
@@ -184,7 +244,7 @@ mmx_cmd_train(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     json_t *resumed_doc = NULL;
     g_autofree char *resumed_origin = NULL;
-    if (resume && argc < 2) {
+    if (resume && t->spec_path == NULL) {
         /* The run's own resolved spec: nothing else is needed to continue it. */
         g_autofree char *cfg_path = g_build_filename(resume, "config.json", NULL);
         json_t *cfg = mmx_json_read(cfg_path, &error);
@@ -197,7 +257,7 @@ mmx_cmd_train(int argc, char **argv)
         if (!json_is_object(resumed_doc))
             return mmx_cli_fail("train", MMX_EXIT_USAGE, "cannot resume: %s has no spec", cfg_path);
     }
-    code = load_model("train", reg, argc >= 2 ? argv[1] : NULL, resumed_doc, resumed_origin, &c,
+    code = load_model("train", reg, t->spec_path, resumed_doc, resumed_origin, c,
                       &spec, &graph);
     json_decref(resumed_doc);
     if (code)
@@ -206,26 +266,30 @@ mmx_cmd_train(int argc, char **argv)
     if (!mmx_train_config_from_json(mmx_spec_train(spec), &cfg, &error))
         return mmx_cli_fail("train", MMX_EXIT_USAGE, "%s", error->message);
     g_autofree char *default_out = NULL;
-    if (out == NULL && resume)
-        out = g_strdup(resume);
-    if (out == NULL) {
+    if (t->out == NULL && resume)
+        t->out = g_strdup(resume);
+    if (t->out == NULL) {
         g_autoptr(GDateTime) now = g_date_time_new_now_local();
         g_autofree char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
         default_out = g_strdup_printf("runs/%s-%s", mmx_spec_name(spec), stamp);
     }
     mmx_train_options opts = {
-        .out_dir = out ? out : default_out,
+        .out_dir = t->out ? t->out : default_out,
         .resume_dir = resume,
         .progress = quiet ? MMX_PROGRESS_QUIET : isatty(2) ? MMX_PROGRESS_BAR : MMX_PROGRESS_LINES,
+        .comm = comm,
+        .pause_after_epochs = t->pause_after,
     };
     const char *stop = g_getenv("MMX_STOP_AFTER_STEPS"); /* tests: a deterministic "kill" */
     if (stop && *stop)
         opts.stop_after_steps = g_ascii_strtoll(stop, NULL, 10);
+    g_autofree char *ranks =
+        comm && comm->size > 1 ? g_strdup_printf("%d ranks x ", comm->size) : g_strdup("");
     if (!quiet)
         fprintf(stderr, "mmx train: %s (%" G_GINT64_FORMAT " params, %.3g MFLOPs/image), data %s, "
-                        "%" G_GINT64_FORMAT " epochs, batch %" G_GINT64_FORMAT ", %d threads -> %s\n",
+                        "%" G_GINT64_FORMAT " epochs, batch %" G_GINT64_FORMAT ", %s%d threads -> %s\n",
                 mmx_spec_name(spec), mmx_graph_param_count(graph), mmx_graph_flops(graph) / 1e6,
-                cfg.data, cfg.epochs, cfg.batch, mmx_num_threads(), opts.out_dir);
+                cfg.data, cfg.epochs, cfg.batch, ranks, mmx_num_threads(), opts.out_dir);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -252,13 +316,23 @@ mmx_cmd_train(int argc, char **argv)
         return MMX_EXIT_OK;
     }
     json_decref(result);
+    if (together)
+        *together = error->domain == MMX_TRAIN_ERROR && (error->code == MMX_TRAIN_ERROR_INTERRUPTED ||
+                                                         error->code == MMX_TRAIN_ERROR_DIVERGED);
+    int fail = invalid_input(error) ? MMX_EXIT_USAGE : MMX_EXIT_FAILURE;
+    if (comm && comm->rank != 0) {
+        /* Rank 0 says what the ranks decided together; a failure of this rank alone is
+         * this rank's to report. */
+        if (together && *together)
+            return error->code == MMX_TRAIN_ERROR_INTERRUPTED ? MMX_EXIT_FAILURE : fail;
+        return mmx_cli_fail("train", fail, "rank %d: %s", comm->rank, error->message);
+    }
     if (error->domain == MMX_TRAIN_ERROR && error->code == MMX_TRAIN_ERROR_INTERRUPTED) {
         fprintf(stderr, "mmx train: %s\nmmx train: resume with: mmx train --resume %s\n",
                 error->message, opts.out_dir);
         return MMX_EXIT_FAILURE;
     }
-    return mmx_cli_fail("train", invalid_input(error) ? MMX_EXIT_USAGE : MMX_EXIT_FAILURE, "%s",
-                        error->message);
+    return mmx_cli_fail("train", fail, "%s", error->message);
 }
 
 /* mmx_evaluate's loop (same batches, same normalization) that also keeps every logit, for

@@ -63,7 +63,7 @@ const mmx_command mmx_commands[] = {
     {"check-plugin", "[FILE.so | NAME | --all] [--op NAME] [--quick] [--json] [--plugin PATH]...",
      "conformance kit: gradients, SIMD vs scalar, schemas, memory bounds, threads, leaks",
      mmx_cmd_check_plugin},
-    {"new-plugin", "NAME [--dir DIR] [--json]",
+    {"new-plugin", "NAME [--kind channelwise|elementwise] [--dir DIR] [--json]",
      "write a buildable plugin project: one op with scalar and AVX2 kernels, tests, a spec",
      mmx_cmd_new_plugin},
     {"version", "[--pkg-config-path]",
