@@ -333,6 +333,8 @@ take_result(mmx_report *r, mmx__variant *v, json_t *t, const json_t *record, con
                          json_is_number(m) ? json_number_value(m) : NAN,
                          json_is_number(l) ? json_number_value(l) : NAN, NAN, (char *)id};
     json_t *ips = json_object_get(res, "train_img_per_s");
+    if (!json_is_number(ips)) /* a language model counts tokens */
+        ips = json_object_get(res, "train_tokens_per_s");
     if (json_is_number(ips))
         ft.imgs = json_number_value(ips);
     if (json_is_integer(json_object_get(res, "params"))) {
@@ -555,12 +557,12 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
     g_string_append_printf(
         md,
         "\nSorted by mean %s, best first (%s is better). Baseline in bold. Mean ± sample "
-        "standard deviation (n − 1) over the finished seeds. Δ is the %s difference to the "
+        "standard deviation (n − 1) over the finished seeds. Δ is the difference to the "
         "baseline%s, paired by seed (seeds both finished); the 95%% confidence interval is "
         "mean ± t(0.975, n − 1) · sd / √n with Student's t (n pairs). FLOPs are per %s, "
         "forward pass, multiply-adds counted as 2.\n",
-        m->name, m->higher_better ? "higher" : "lower", m->name,
-        lm ? " in bits per byte" : " in percentage points",
+        m->name, m->higher_better ? "higher" : "lower",
+        lm ? " in bits per byte" : " in test accuracy, percentage points",
         lm ? "window (one sample of context tokens)" : "image");
     bool header = false;
     for (guint k = 0; k < r->variants->len; k++) {
