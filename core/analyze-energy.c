@@ -262,6 +262,76 @@ energy_range(void *arg, int64_t begin, int64_t end)
     return MMX_OK;
 }
 
+bool
+mmx__analyze_images(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stats,
+                    int64_t total, mmx__analyze_batch_fn fn, void *user, GError **error)
+{
+    const int64_t batch = MIN(total, 64);
+    g_autoptr(mmx_exec) ex = mmx__exec_new_keeping(model, batch, error);
+    if (ex == NULL)
+        return false;
+    g_autofree int64_t *idx = g_new(int64_t, batch);
+    g_autofree int32_t *labels = g_new(int32_t, batch);
+    for (int64_t at = 0; at < total; at += batch) {
+        int64_t nb = MIN(batch, total - at);
+        for (int64_t i = 0; i < nb; i++)
+            idx[i] = at + i;
+        mmx_dataset_batch(ds, idx, nb, stats, NULL, 0, mmx_exec_input(ex), labels);
+        if (!mmx_exec_forward(ex, nb, 0, error))
+            return false;
+        fn(ex, at, nb, user);
+    }
+    return true;
+}
+
+int64_t
+mmx__analyze_image_count(mmx_model *model, const mmx_dataset *ds, int64_t limit, GError **error)
+{
+    const mmx_graph *g = mmx_model_graph(model);
+    const mmx_shape *in = &mmx_graph_get_value(g, mmx_graph_input(g))->shape;
+    int h = mmx_dataset_height(ds), w = mmx_dataset_width(ds), c = mmx_dataset_channels(ds);
+    if (in->height != h || in->width != w || in->dim[in->rank - 1] != c) {
+        mmx__analyze_refuse(error,
+                            "the model reads %dx%dx%" G_GINT64_FORMAT " images; those of %s are "
+                            "%dx%dx%d",
+                            in->height, in->width, in->dim[in->rank - 1], mmx_dataset_name(ds), h,
+                            w, c);
+        return 0;
+    }
+    int64_t total = mmx_dataset_size(ds);
+    if (limit > 0 && limit < total)
+        total = limit;
+    if (total < 1)
+        mmx__analyze_refuse(error, "%s: no test images to run the model on", mmx_dataset_name(ds));
+    return total;
+}
+
+typedef struct energy_sums {
+    GPtrArray *blocks;
+    const mmx_graph *g;
+    double *e_in, *e_out; /* [blocks][64] */
+} energy_sums;
+
+static void
+energy_batch(const mmx_exec *ex, int64_t first, int64_t nb, void *user)
+{
+    (void)first;
+    energy_sums *es = user;
+    energy_job j = {es->blocks, ex, es->g, es->e_in, es->e_out, 64};
+    /* The pool returns what the ranges return: energy_range cannot fail. */
+    (void)mmx__parallel_for(nb, 1, energy_range, &j);
+    /* Summed in sample order: the same figures for any thread count. */
+    for (guint k = 0; k < es->blocks->len; k++) {
+        block *b = g_ptr_array_index(es->blocks, k);
+        for (int64_t s = 0; s < nb; s++) {
+            double in = es->e_in[k * 64 + s], out = es->e_out[k * 64 + s];
+            b->sum_in += in;
+            b->sum_out += out;
+            b->decreased += out < in;
+        }
+    }
+}
+
 json_t *
 mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats *stats,
                    int64_t limit, GError **error)
@@ -270,43 +340,14 @@ mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds, const mmx_norm_stats
     g_autoptr(GPtrArray) blocks = find_blocks(model, error);
     if (blocks == NULL)
         return NULL;
-    int64_t total = mmx_dataset_size(ds);
-    if (limit > 0 && limit < total)
-        total = limit;
-    if (total < 1) {
-        mmx__analyze_refuse(error, "%s: no images to compute the energy on", mmx_dataset_name(ds));
+    int64_t total = mmx__analyze_image_count(model, ds, limit, error);
+    if (total < 1)
         return NULL;
-    }
-    const int64_t batch = MIN(total, 64);
-    g_autoptr(mmx_exec) ex = mmx__exec_new_keeping(model, batch, error);
-    if (ex == NULL)
+    g_autofree double *e_in = g_new(double, blocks->len * 64);
+    g_autofree double *e_out = g_new(double, blocks->len * 64);
+    energy_sums es = {blocks, mmx_model_graph(model), e_in, e_out};
+    if (!mmx__analyze_images(model, ds, stats, total, energy_batch, &es, error))
         return NULL;
-    const mmx_graph *g = mmx_model_graph(model);
-    g_autofree int64_t *idx = g_new(int64_t, batch);
-    g_autofree int32_t *labels = g_new(int32_t, batch);
-    g_autofree double *e_in = g_new(double, blocks->len *batch);
-    g_autofree double *e_out = g_new(double, blocks->len *batch);
-    for (int64_t at = 0; at < total; at += batch) {
-        int64_t nb = MIN(batch, total - at);
-        for (int64_t i = 0; i < nb; i++)
-            idx[i] = at + i;
-        mmx_dataset_batch(ds, idx, nb, stats, NULL, 0, mmx_exec_input(ex), labels);
-        if (!mmx_exec_forward(ex, nb, 0, error))
-            return NULL;
-        energy_job j = {blocks, ex, g, e_in, e_out, batch};
-        /* The pool returns what the ranges return: energy_range cannot fail. */
-        (void)mmx__parallel_for(nb, 1, energy_range, &j);
-        /* Summed in sample order: the same figures for any thread count. */
-        for (guint k = 0; k < blocks->len; k++) {
-            block *b = g_ptr_array_index(blocks, k);
-            for (int64_t s = 0; s < nb; s++) {
-                double in = e_in[k * batch + s], out = e_out[k * batch + s];
-                b->sum_in += in;
-                b->sum_out += out;
-                b->decreased += out < in;
-            }
-        }
-    }
     json_t *list = json_array();
     for (guint k = 0; k < blocks->len; k++) {
         const block *b = g_ptr_array_index(blocks, k);

@@ -360,6 +360,53 @@ energy_text(GString *s, json_t *e)
     }
 }
 
+static void
+memory_text(GString *s, json_t *mem)
+{
+    g_string_append_printf(s,
+                           "\nKey-value memory: the keys of the mixers on the token grid, on "
+                           "%" JSON_INTEGER_FORMAT " images of %s:\n",
+                           json_integer_value(json_object_get(mem, "inputs")), str(mem, "data"));
+    g_string_append_printf(s, "%-24s %6s %6s %15s %14s  %s\n", "mixer", "keys", "dead",
+                           "effective keys", "usage entropy", "most used keys (mean h+)");
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(mem, "mixers"), i, m)
+    {
+        json_t *usage = json_object_get(m, "usage");
+        /* the three most used keys */
+        int best[3] = {-1, -1, -1};
+        for (int j = 0; j < (int)json_array_size(usage); j++) {
+            double u = json_number_value(json_array_get(usage, (size_t)j));
+            for (int r = 0; r < 3; r++)
+                if (best[r] < 0 || u > json_number_value(json_array_get(usage, (size_t)best[r]))) {
+                    for (int q = 2; q > r; q--)
+                        best[q] = best[q - 1];
+                    best[r] = j;
+                    break;
+                }
+        }
+        g_autoptr(GString) top = g_string_new(NULL);
+        for (int r = 0; r < 3 && best[r] >= 0; r++)
+            g_string_append_printf(top, "%s%d (%.3f)", r ? ", " : "", best[r],
+                                   json_number_value(json_array_get(usage, (size_t)best[r])));
+        g_string_append_printf(s, "%-24s %6" JSON_INTEGER_FORMAT " %6zu %15.1f %14.3f  %s\n",
+                               str(m, "mixer"), json_integer_value(json_object_get(m, "keys")),
+                               json_array_size(json_object_get(m, "dead")),
+                               real(m, "effective_keys"), real(m, "usage_entropy"), top->str);
+    }
+}
+
+/* An analysis --data asked for that does not apply to this model: {"not_computed": why}. */
+static bool
+not_computed(GString *s, json_t *o, const char *what)
+{
+    const char *why = json_string_value(json_object_get(o, "not_computed"));
+    if (why)
+        g_string_append_printf(s, "\n%s: not computed: %s\n", what, why);
+    return why != NULL;
+}
+
 char *
 mmx_analyze_text(json_t *doc)
 {
@@ -386,7 +433,127 @@ mmx_analyze_text(json_t *doc)
         g_string_append_printf(s, "%s (%s)\n\n", str(doc, "weights"), str(doc, "spec_name"));
         checkpoint_text(s, doc);
     }
-    if (json_is_object(json_object_get(doc, "energy")))
-        energy_text(s, json_object_get(doc, "energy"));
+    json_t *energy = json_object_get(doc, "energy"), *memory = json_object_get(doc, "memory");
+    if (json_is_object(energy) && !not_computed(s, energy, "Hopfield energy"))
+        energy_text(s, energy);
+    if (json_is_object(memory) && !not_computed(s, memory, "Key-value memory"))
+        memory_text(s, memory);
+    return g_string_free(s, FALSE);
+}
+
+/* ---- a sweep's symmetry over training, by variant ---- */
+
+json_t *
+mmx_analyze_sweep_series(json_t *sweep)
+{
+    g_return_val_if_fail(sweep != NULL, NULL);
+    json_t *variants = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(sweep, "trials"), i, t)
+    {
+        const char *label = str(t, "variant");
+        json_t *v = NULL;
+        size_t k;
+        json_t *o;
+        json_array_foreach(variants, k,
+                           o) if (strcmp(json_string_value(json_object_get(o, "variant")), label) ==
+                                  0) v = o;
+        if (v == NULL) {
+            v = json_pack("{s:s, s:i, s:{}, s:{}}", "variant", label, "trials", 0, "sum", "n");
+            json_array_append_new(variants, v);
+        }
+        json_object_set_new(v, "trials",
+                            json_integer(json_integer_value(json_object_get(v, "trials")) + 1));
+        json_t *sum = json_object_get(v, "sum"), *n = json_object_get(v, "n");
+        json_array_foreach(json_object_get(json_object_get(t, "analysis"), "checkpoints"), k, o)
+        {
+            json_t *c = json_object_get(o, "mean_cosine");
+            if (!json_is_number(c))
+                continue;
+            char key[32];
+            g_snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT,
+                       json_integer_value(json_object_get(o, "epoch")));
+            json_t *prev = json_object_get(sum, key);
+            json_object_set_new(
+                sum, key, json_real((prev ? json_number_value(prev) : 0.0) + json_number_value(c)));
+            json_object_set_new(n, key,
+                                json_integer(json_integer_value(json_object_get(n, key)) + 1));
+        }
+    }
+    /* {"variant", "trials", "epoch": [...], "mean_cosine": [...]}: epochs in order, each the
+     * mean over the variant's trials that have it. */
+    size_t k;
+    json_t *v;
+    json_array_foreach(variants, k, v)
+    {
+        json_t *sum = json_object_get(v, "sum"), *n = json_object_get(v, "n");
+        g_autoptr(GArray) epochs = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        const char *key;
+        json_t *x;
+        json_object_foreach(n, key, x)
+        {
+            int64_t e = g_ascii_strtoll(key, NULL, 10);
+            g_array_append_val(epochs, e);
+        }
+        g_array_sort(epochs, by_epoch);
+        json_t *ep = json_array(), *mc = json_array();
+        for (guint e = 0; e < epochs->len; e++) {
+            char kk[32];
+            g_snprintf(kk, sizeof kk, "%" G_GINT64_FORMAT, g_array_index(epochs, int64_t, e));
+            json_array_append_new(ep, json_integer((json_int_t)g_array_index(epochs, int64_t, e)));
+            json_array_append_new(
+                mc, json_real(real(sum, kk) / (double)json_integer_value(json_object_get(n, kk))));
+        }
+        json_object_del(v, "sum");
+        json_object_del(v, "n");
+        json_object_set_new(v, "epoch", ep);
+        json_object_set_new(v, "mean_cosine", mc);
+    }
+    return variants;
+}
+
+char *
+mmx_analyze_sweep_markdown(json_t *sweep, const char *plots_dir)
+{
+    g_return_val_if_fail(sweep != NULL, NULL);
+    g_autoptr(json_t) variants = mmx_analyze_sweep_series(sweep);
+    int64_t last = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(variants, i, v)
+    {
+        json_t *ep = json_object_get(v, "epoch");
+        last = MAX(last, json_integer_value(json_array_get(ep, json_array_size(ep) - 1)));
+    }
+    GString *s = g_string_new("## Symmetry over training\n\n");
+    g_string_append(s, "cos(V, K^T) of the mixers with a key and a value matrix (1: tied, about 0: "
+                       "independent), mean over the mixers and over the variant's analyzed "
+                       "trials, at initialization (epoch 0), at each kept epoch and at the end "
+                       "(`mmx analyze DIR`; docs/analysis.md).\n\n| variant | trials |");
+    for (int64_t e = 0; e <= last; e++)
+        g_string_append_printf(s, " epoch %" G_GINT64_FORMAT " |", e);
+    g_string_append(s, "\n|---|---|");
+    for (int64_t e = 0; e <= last; e++)
+        g_string_append(s, "---|");
+    g_string_append_c(s, '\n');
+    json_array_foreach(variants, i, v)
+    {
+        g_string_append_printf(s, "| %s | %" JSON_INTEGER_FORMAT " |", str(v, "variant"),
+                               json_integer_value(json_object_get(v, "trials")));
+        json_t *ep = json_object_get(v, "epoch"), *mc = json_object_get(v, "mean_cosine");
+        size_t at = 0;
+        for (int64_t e = 0; e <= last; e++) {
+            if (at < json_array_size(ep) && json_integer_value(json_array_get(ep, at)) == e)
+                g_string_append_printf(s, " %.3f |", json_number_value(json_array_get(mc, at++)));
+            else
+                g_string_append(s, " |");
+        }
+        g_string_append_c(s, '\n');
+    }
+    if (plots_dir)
+        g_string_append_printf(s, "\n![symmetry over training](%s/symmetry.svg)\n", plots_dir);
+    json_array_foreach(json_object_get(sweep, "skipped"), i, v) g_string_append_printf(
+        s, "%s- trial %s: %s\n", i ? "" : "\nNot analyzed:\n\n", str(v, "trial"), str(v, "reason"));
     return g_string_free(s, FALSE);
 }

@@ -173,6 +173,17 @@ num_or_nan(json_t *v)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* A curve of the epochs ep and the values ys (arrays of the same length; null is a gap). */
+static curve *
+curve_of(const char *label, json_t *ep, json_t *ys)
+{
+    curve *c = curve_new(label);
+    for (size_t k = 0; k < json_array_size(ep); k++)
+        curve_add(c, (double)json_integer_value(json_array_get(ep, k)),
+                  num_or_nan(json_array_get(ys, k)));
+    return c;
+}
+
 /* cos(V, K^T) per mixer over a run's checkpoints. */
 static GPtrArray *
 run_curves(json_t *run)
@@ -186,12 +197,8 @@ run_curves(json_t *run)
             g_strdup_printf("%s (%s%s)", json_string_value(json_object_get(ser, "mixer")),
                             json_string_value(json_object_get(ser, "axis")),
                             json_is_true(json_object_get(ser, "tied")) ? ", tied" : "");
-        curve *c = curve_new(label);
-        json_t *ep = json_object_get(ser, "epoch"), *cos = json_object_get(ser, "cosine");
-        for (size_t k = 0; k < json_array_size(ep); k++)
-            curve_add(c, (double)json_integer_value(json_array_get(ep, k)),
-                      num_or_nan(json_array_get(cos, k)));
-        g_ptr_array_add(curves, c);
+        g_ptr_array_add(
+            curves, curve_of(label, json_object_get(ser, "epoch"), json_object_get(ser, "cosine")));
     }
     return curves;
 }
@@ -268,4 +275,138 @@ mmx_analyze_write_svg(json_t *doc, const char *dir, GPtrArray **files, GError **
     if (ok && files)
         *files = g_steal_pointer(&written);
     return ok;
+}
+
+bool
+mmx_analyze_sweep_symmetry_svg(json_t *sweep, const char *path, GError **error)
+{
+    g_return_val_if_fail(sweep != NULL && path != NULL, false);
+    g_autoptr(json_t) variants = mmx_analyze_sweep_series(sweep);
+    g_autoptr(GPtrArray) curves = g_ptr_array_new_with_free_func(curve_free);
+    size_t i;
+    json_t *v;
+    json_array_foreach(variants, i, v)
+    {
+        g_autofree char *label = g_strdup_printf("%s (%" JSON_INTEGER_FORMAT ")",
+                                                 json_string_value(json_object_get(v, "variant")),
+                                                 json_integer_value(json_object_get(v, "trials")));
+        g_ptr_array_add(curves, curve_of(label, json_object_get(v, "epoch"),
+                                         json_object_get(v, "mean_cosine")));
+    }
+    return curves_svg(curves, "symmetry over training by variant (trials)",
+                      "mean cos(V, K^T) over mixers and trials", path, error);
+}
+
+/* ---- the key-value memory view ---- */
+
+static int
+by_usage(const void *a, const void *b, void *user)
+{
+    json_t *usage = user;
+    double x = json_number_value(json_array_get(usage, (size_t) * (const int *)a));
+    double y = json_number_value(json_array_get(usage, (size_t) * (const int *)b));
+    return x < y ? 1 : x > y ? -1 : *(const int *)a - *(const int *)b;
+}
+
+/* Rows: the most used keys (at most 32); columns: each key's top-activating tokens, drawn
+ * as the image around the token (one patch of context on each side) with the token's own
+ * patch outlined. */
+static bool
+memory_svg(json_t *mixer, const mmx_dataset *ds, const char *path, GError **error)
+{
+    json_t *usage = json_object_get(mixer, "usage"), *top = json_object_get(mixer, "top");
+    int nkeys = (int)json_array_size(usage), rows = MIN(nkeys, 32), ntop = 0;
+    for (int j = 0; j < nkeys; j++)
+        ntop = MAX(ntop, (int)json_array_size(json_array_get(top, (size_t)j)));
+    json_t *grid = json_object_get(mixer, "grid"), *patch = json_object_get(mixer, "patch");
+    int gw = (int)json_integer_value(json_array_get(grid, 1));
+    int ph = (int)json_integer_value(json_array_get(patch, 0));
+    int pw = (int)json_integer_value(json_array_get(patch, 1));
+    int H = mmx_dataset_height(ds), W = mmx_dataset_width(ds), C = mmx_dataset_channels(ds);
+    double scale = MAX(1.0, 16.0 / MAX(ph, pw)), cell = scale * 3 * MAX(ph, pw) + 8;
+    g_autofree int *order = g_new(int, MAX(nkeys, 1));
+    for (int j = 0; j < nkeys; j++)
+        order[j] = j;
+    g_qsort_with_data(order, nkeys, sizeof *order, by_usage, usage);
+    mmx__plot p = {0};
+    g_autofree char *title = g_strdup_printf("%s: top-activating patches per key",
+                                             json_string_value(json_object_get(mixer, "mixer")));
+    double width = MAX(760, 180 + ntop * cell + 20);
+    mmx__svg_begin(&p, width, 80 + rows * cell + 20, 0, 0, title);
+    g_autofree char *sub = g_strdup_printf(
+        "the %d most used of %d keys, by mean max(h, 0); %zu dead; %.1f effective keys", rows,
+        nkeys, json_array_size(json_object_get(mixer, "dead")),
+        json_number_value(json_object_get(mixer, "effective_keys")));
+    mmx__svg_text(&p, width / 2, 50, "middle", 12, NULL, sub);
+    for (int r = 0; r < rows; r++) {
+        int j = order[r];
+        double y = 70 + r * cell;
+        g_autofree char *label = g_strdup_printf(
+            "key %d (%.3f)", j, json_number_value(json_array_get(usage, (size_t)j)));
+        mmx__svg_text(&p, 170, y + cell / 2 + 4, "end", 11, NULL, label);
+        json_t *hits = json_array_get(top, (size_t)j);
+        for (size_t t = 0; t < json_array_size(hits); t++) {
+            json_t *hit = json_array_get(hits, t);
+            int64_t img = json_integer_value(json_object_get(hit, "image"));
+            int tok = (int)json_integer_value(json_object_get(hit, "token"));
+            const uint8_t *px = mmx_dataset_image(ds, img);
+            int r0 = tok / gw * ph, c0 = tok % gw * pw;
+            double x0 = 180 + (double)t * cell;
+            /* The window in pixel units: a black ground, then one path per gray level (16
+             * levels) of the pixels above black, so a file stays small. */
+            int a0 = MAX(-ph, -r0), a1 = MIN(2 * ph, H - r0), b0 = MAX(-pw, -c0),
+                b1 = MIN(2 * pw, W - c0);
+            g_string_append_printf(
+                p.s,
+                "<g transform=\"translate(%.1f %.1f) scale(%.3f)\" shape-rendering=\"crispEdges\">"
+                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>",
+                x0 + pw * scale, y + ph * scale, scale, b0, a0, b1 - b0, a1 - a0);
+            GString *level[16] = {0};
+            for (int a = a0; a < a1; a++)
+                for (int b = b0; b < b1; b++) {
+                    int sum = 0;
+                    for (int c = 0; c < C; c++)
+                        sum += px[((r0 + a) * W + c0 + b) * C + c];
+                    int q = sum / C >> 4;
+                    if (q == 0)
+                        continue;
+                    if (level[q] == NULL)
+                        level[q] = g_string_new(NULL);
+                    g_string_append_printf(level[q], "M%d %dh1v1h-1z", b, a);
+                }
+            for (int q = 1; q < 16; q++)
+                if (level[q]) {
+                    int v = q * 17;
+                    g_string_append_printf(p.s, "<path fill=\"rgb(%d,%d,%d)\" d=\"%s\"/>", v, v, v,
+                                           level[q]->str);
+                    g_string_free(level[q], TRUE);
+                }
+            g_string_append(p.s, "</g>\n");
+            g_string_append_printf(p.s,
+                                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                                   "fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n",
+                                   x0 + pw * scale, y + ph * scale, pw * scale, ph * scale);
+        }
+    }
+    return mmx__svg_end(&p, path, error);
+}
+
+bool
+mmx_analyze_memory_svg(json_t *memory, const mmx_dataset *ds, const char *dir, GPtrArray *files,
+                       GError **error)
+{
+    g_return_val_if_fail(memory != NULL && ds != NULL && dir != NULL, false);
+    if (!mmx_mkdir_p(dir, error))
+        return false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(memory, "mixers"), i, m)
+    {
+        g_autofree char *name =
+            g_strdup_printf("memory-%s.svg", json_string_value(json_object_get(m, "mixer")));
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        if (!memory_svg(m, ds, path, error) || !add_file(files, path))
+            return false;
+    }
+    return true;
 }

@@ -127,11 +127,41 @@ MMX_API json_t *mmx_analyze_sweep(mmx_registry *reg, const char *dir, GError **e
 MMX_API json_t *mmx_analyze_energy(mmx_model *model, const mmx_dataset *ds,
                                    const mmx_norm_stats *stats, int64_t limit, GError **error);
 
+/* The key-value memory view of the channel mixers of model (core/analyze-memory.c): for
+ * every node "P.key" whose output is [tokens, keys] on a token grid that tiles the images
+ * of ds, over the first `limit` images (all when limit <= 0): per key, the `ntop` tokens
+ * with the largest pre-activation h (image index, token, h), the mean of max(h, 0) over
+ * all tokens ("usage"), the keys never positive ("dead"), and the entropy H of the usage
+ * shares with exp(H) ("effective_keys"). {"data", "inputs", "mixers": [{"mixer", "keys",
+ * "grid", "patch", "dead", "usage_entropy", "effective_keys", "usage", "top"}]}.
+ * MMX_ANALYZE_ERROR_INPUT when no key reads such a grid. */
+MMX_API json_t *mmx_analyze_memory(mmx_model *model, const mmx_dataset *ds,
+                                   const mmx_norm_stats *stats, int64_t limit, int ntop,
+                                   GError **error);
+/* memory-<mixer>.svg in dir per mixer of a memory view made on ds: the most used keys
+ * (at most 32) as rows, each with the image patches of its top tokens; their paths are
+ * appended to files (may be NULL). */
+MMX_API bool mmx_analyze_memory_svg(json_t *memory, const mmx_dataset *ds, const char *dir,
+                                    GPtrArray *files, GError **error);
+
+/* A sweep document's symmetry over training by variant (the trials' "variant" labels, in
+ * plan order): [{"variant", "trials", "epoch": [...], "mean_cosine": [...]}], each epoch's
+ * value the mean over the variant's trials that have that epoch of their checkpoints'
+ * mean cosines. New reference. */
+MMX_API json_t *mmx_analyze_sweep_series(json_t *sweep);
+/* The same as a Markdown section ("## Symmetry over training", a table of variants by
+ * epoch, the plot PLOTS_DIR/symmetry.svg when plots_dir is not NULL, then the trials not
+ * analyzed with the reason), for mmx report. Newly allocated. */
+MMX_API char *mmx_analyze_sweep_markdown(json_t *sweep, const char *plots_dir);
+/* The same as symmetry.svg's plot, one line per variant, written to path. */
+MMX_API bool mmx_analyze_sweep_symmetry_svg(json_t *sweep, const char *path, GError **error);
+
 /* The readable form of any of the three documents (checkpoint, run, sweep): per mixer,
  * the cosine, the coupling's symmetric / antisymmetric split; per matrix, the effective
  * and stable rank and the power-law exponent with its KS distance and tail size; for a run,
  * the symmetry series over its checkpoints; and the energy table when the document has an
- * "energy" member (mmx_analyze_energy's). Newly allocated. */
+ * "energy" member (mmx_analyze_energy's) and the memory table when it has a "memory"
+ * member (mmx_analyze_memory's). Newly allocated. */
 MMX_API char *mmx_analyze_text(json_t *doc);
 
 /* SVG plots of any of the three documents into dir (created): spectra.svg (the singular

@@ -26,6 +26,7 @@ START_TEST(test_checkpoint_run_and_sweep)
     g_autofree char *final = g_build_filename(dir, "final.safetensors", NULL);
     g_autofree char *out = NULL, *err = NULL;
     /* One checkpoint: the tables. mini has one matrix mixer (the channel FFN). */
+    g_clear_pointer(&err, g_free);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", spec, "--weights", final, NULL}, &out, &err), 0);
     ck_assert_contains(out, "mixer                    axis     tied  cos(V,K^T)       sym      anti");
     ck_assert_contains(out, "blocks.1.mixer           channel  no ");
@@ -43,6 +44,7 @@ START_TEST(test_checkpoint_run_and_sweep)
     g_free(out);
     /* The run folder: a series over the initialization and both epochs, and the plots. */
     g_autofree char *plots = g_build_filename(sweep, "plots", NULL);
+    g_clear_pointer(&err, g_free);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", dir, "--svg", plots, NULL}, &out, &err), 0);
     ck_assert_contains(out, "(mini): 3 checkpoints");
     ck_assert_contains(out, "epoch 0         epoch 1        epoch 2*");
@@ -65,6 +67,7 @@ START_TEST(test_checkpoint_run_and_sweep)
                                   "{\"trials\": [{\"id\": \"a\", \"variant\": \"baseline\", "
                                   "\"seed\": 0, \"state\": \"run\"}]}",
                                   -1, NULL));
+    g_clear_pointer(&err, g_free);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", sweep, NULL}, &out, &err), 0);
     ck_assert_contains(out, "1 trials analyzed, 0 skipped");
     ck_assert_contains(out, "== trial a (variant baseline, seed 0)");
@@ -147,14 +150,17 @@ START_TEST(test_energy)
     g_autofree char *dir = mmx_test_tmpdir();
     g_autofree char *spec = mmx_test_data_path("specs/hopfield-energy.json");
     g_autofree char *out = NULL, *err = NULL;
+    g_clear_pointer(&err, g_free);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", spec, "--data", "synthetic:256:64", "--epochs", "1", "--batch", "32", "--out", dir, "--quiet", NULL}, NULL, &err), 0);
     g_autofree char *final = g_build_filename(dir, "final.safetensors", NULL);
+    g_clear_pointer(&err, g_free);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", spec, "--weights", final, "--data", "synthetic:256:64", "--inputs", "20", NULL}, &out, &err), 0);
     ck_assert_contains(out, "on 20 images of synthetic:");
     ck_assert_contains(out, "block            E entering      E leaving    lowered for  mixers");
     ck_assert_contains(out, "blocks.1 ");
     g_free(out);
     /* A run folder: the energy of its last weights, in the JSON too. */
+    g_clear_pointer(&err, g_free);
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", dir, "--data", "synthetic:256:64", "--inputs", "20", "--json", NULL}, &out, &err), 0);
     json_t *doc = json_loads(out, 0, NULL);
     json_t *e = json_object_get(doc, "energy");
@@ -168,7 +174,24 @@ START_TEST(test_energy)
     g_autofree char *mini = g_build_filename(dir, "mini", NULL);
     g_autofree char *mini_spec = mmx_test_data_path("specs/train/mini.json");
     ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"train", mini_spec, "--out", mini, "--quiet", NULL}, NULL, NULL), 0);
-    refused((const char *[]){"analyze", mini, "--data", "synthetic:256:64", NULL}, "mmx analyze: blocks.1.mixer: the energy is defined for tied weights (a value tied to its key's weight); this mixer's are independent");
+    /* An untied model: the memory view, and the reason there is no energy. */
+    g_free(out);
+    g_clear_pointer(&err, g_free);
+    ck_assert_int_eq(mmx_test_run_mmx((const char *[]){"analyze", mini, "--data", "synthetic:256:64", "--inputs", "10", "--svg", dir, NULL}, &out, &err), 0);
+    ck_assert_contains(out, "Hopfield energy: not computed: blocks.1.mixer: the energy is defined for tied weights (a value tied to its key's weight); this mixer's are independent");
+    ck_assert_contains(out, "Key-value memory: the keys of the mixers on the token grid, on 10 images of synthetic:");
+    ck_assert_contains(out, "blocks.1.mixer               32 ");
+    ck_assert_contains(out, "memory-blocks.1.mixer.svg");
+    /* Images of another shape than the model's: neither applies. */
+    mmx_test_model tie = {0};
+    mmx_test_model_load(&tie, "specs/hopfield-tie.json");
+    g_autoptr(mmx_model) tm = mmx_model_new(tie.graph, 0, NULL);
+    g_autofree char *tie_w = g_build_filename(dir, "tie.safetensors", NULL);
+    ck_assert(mmx_model_save(tm, tie_w, NULL, NULL, NULL));
+    g_autofree char *tie_spec = mmx_test_data_path("specs/hopfield-tie.json");
+    g_autofree char *m_shape = g_strdup_printf("mmx analyze: --data: %s: the model reads 8x8x1 images; those of synthetic are 28x28x1", tie_w);
+    refused((const char *[]){"analyze", tie_spec, "--weights", tie_w, "--data", "synthetic", NULL}, m_shape);
+    mmx_test_model_clear(&tie);
     g_autofree char *sweep = mmx_test_tmpdir();
     g_autofree char *trial = g_build_filename(sweep, "trials", "a", NULL);
     g_autofree char *manifest = g_build_filename(sweep, "sweep.json", NULL);

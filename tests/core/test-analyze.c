@@ -607,6 +607,95 @@ START_TEST(test_energy_refusals)
 }
 END_TEST
 
+/* ---- the key-value memory view ---- */
+
+/* Keys reading the pixels themselves: h0 = x, h1 = -x, h2 = -1 (dead), x the normalized
+ * pixel; so key 0's top token is a brightest pixel, key 1's a darkest, and the usage of
+ * each is known. */
+START_TEST(test_memory_known_keys)
+{
+    mmx_test_model m = {0};
+    mmx_test_model_load(&m, "specs/memory-pixels.json");
+    g_autoptr(mmx_model) model = mmx_model_new(m.graph, 0, NULL);
+    float *w = mmx_model_param(model, mmx_graph_find_param(m.graph, "blocks.0.mixer.key.weight"));
+    float *b = mmx_model_param(model, mmx_graph_find_param(m.graph, "blocks.0.mixer.key.bias"));
+    w[0] = 1, w[1] = -1, w[2] = 0;
+    b[0] = 0, b[1] = 0, b[2] = -1;
+    g_autoptr(mmx_dataset) train = NULL, test = NULL;
+    ck_assert(mmx_data_load("synthetic:64:30", &train, &test, NULL));
+    mmx_norm_stats st = mmx_dataset_stats(train);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_t) mem = mmx_analyze_memory(model, test, &st, 0, 4, &error);
+    ck_assert_msg(mem != NULL, "%s", error ? error->message : "");
+    ck_assert_int_eq(json_integer_value(json_object_get(mem, "inputs")), 30);
+    json_t *mx = json_array_get(json_object_get(mem, "mixers"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(mx, "mixer")), "blocks.0.mixer");
+    ck_assert_int_eq(json_array_size(json_object_get(mx, "dead")), 1);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(mx, "dead"), 0)), 2);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(mx, "patch"), 0)), 1);
+    /* The brightest and darkest pixels of the 30 images, and the mean positive parts. */
+    int lo = 255, hi = 0;
+    double pos = 0, neg = 0;
+    for (int64_t i = 0; i < 30; i++) {
+        const uint8_t *px = mmx_dataset_image(test, i);
+        for (int k = 0; k < 784; k++) {
+            lo = MIN(lo, px[k]);
+            hi = MAX(hi, px[k]);
+            double x = ((double)px[k] / 255.0 - st.mean[0]) / st.std[0];
+            pos += x > 0 ? x : 0;
+            neg += x < 0 ? -x : 0;
+        }
+    }
+    json_t *top = json_object_get(mx, "top");
+    for (int key = 0; key < 2; key++) {
+        json_t *hits = json_array_get(top, (size_t)key);
+        ck_assert_int_eq(json_array_size(hits), 4);
+        for (size_t t = 0; t < 4; t++) {
+            json_t *hit = json_array_get(hits, t);
+            const uint8_t *px = mmx_dataset_image(test, json_integer_value(json_object_get(hit, "image")));
+            ck_assert_int_eq(px[json_integer_value(json_object_get(hit, "token"))], key == 0 ? hi : lo);
+        }
+    }
+    json_t *usage = json_object_get(mx, "usage");
+    ck_assert_double_eq_tol(json_real_value(json_array_get(usage, 0)), pos / (30 * 784), 1e-5);
+    ck_assert_double_eq_tol(json_real_value(json_array_get(usage, 1)), neg / (30 * 784), 1e-5);
+    ck_assert(json_real_value(json_array_get(usage, 2)) == 0.0);
+    /* Two keys share the work: the entropy of (p, 1 - p). */
+    double p = pos / (pos + neg), hh = -p * log(p) - (1 - p) * log(1 - p);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(mx, "usage_entropy")), hh, 1e-5);
+    /* The grid of patches, and the table. */
+    g_autofree char *dir = mmx_test_tmpdir();
+    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    ck_assert_msg(mmx_analyze_memory_svg(mem, test, dir, files, &error), "%s", error ? error->message : "");
+    ck_assert_int_eq(files->len, 1);
+    ck_assert_contains((const char *)g_ptr_array_index(files, 0), "memory-blocks.0.mixer.svg");
+    g_autoptr(json_t) doc = mmx_analyze_model(model, "m", &error);
+    json_object_set(doc, "memory", mem);
+    g_autofree char *text = mmx_analyze_text(doc);
+    ck_assert_contains(text, "blocks.0.mixer                3      1 ");
+    /* Images of another shape than the model's input; keys on no token grid. */
+    mmx_test_model other = {0};
+    mmx_test_model_load(&other, "specs/small.json");
+    g_autoptr(mmx_model) sm = mmx_model_new(other.graph, 0, NULL);
+    ck_assert_ptr_null(mmx_analyze_memory(sm, test, &st, 0, 4, &error));
+    ck_assert_str_eq(error->message, "the model reads 2x2x3 images; those of synthetic are 28x28x1");
+    g_clear_error(&error);
+    mmx_test_model_clear(&other);
+    g_autoptr(mmx_registry) reg = mmx_test_registry();
+    g_autofree char *path = mmx_test_data_path("specs/memory-pixels.json");
+    const char *const token[] = {"/blocks/body/0/mixer/axis=\"token\"",
+                                 "/blocks/body/0/mixer/value/out=784", NULL};
+    g_autoptr(mmx_spec) spec = mmx_spec_load(reg, path, token, &error);
+    ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+    g_autoptr(mmx_graph) graph = mmx_graph_new(spec, &error);
+    g_autoptr(mmx_model) tm = mmx_model_new(graph, 0, &error);
+    ck_assert_ptr_null(mmx_analyze_memory(tm, test, &st, 0, 4, &error));
+    ck_assert_str_eq(error->message, "the model has no mixer whose key reads a grid of tokens "
+                                     "tiling the 28x28 images (a channel mixer on patches)");
+    mmx_test_model_clear(&m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -634,6 +723,7 @@ main(void)
     TCase *en = tcase_create("energy");
     tcase_add_test(en, test_energy_known_cases);
     tcase_add_test(en, test_energy_refusals);
+    tcase_add_test(en, test_memory_known_keys);
     suite_add_tcase(s, en);
     return mmx_test_run(s);
 }

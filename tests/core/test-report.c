@@ -233,16 +233,23 @@ START_TEST(test_svg_without_results)
 }
 END_TEST
 
-START_TEST(test_cli)
+/* A copy of the report fixture in tmp (the report writes its files into the folder). */
+static char *
+copy_fixture(const char *tmp)
 {
     g_autofree char *dir = mmx_test_data_path("sweeps/report-fixture");
-    g_autofree char *tmp = mmx_test_tmpdir();
-    /* Work on a copy: the report writes its files into the folder. */
-    g_autofree char *copy = g_build_filename(tmp, "fixture", NULL);
+    char *copy = g_build_filename(tmp, "fixture", NULL);
     const char *cp[] = {"cp", "-r", dir, copy, NULL};
     int status;
     ck_assert(g_spawn_sync(NULL, (char **)cp, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
                            &status, NULL));
+    return copy;
+}
+
+START_TEST(test_cli)
+{
+    g_autofree char *tmp = mmx_test_tmpdir();
+    g_autofree char *copy = copy_fixture(tmp);
     g_autofree char *out = NULL, *err = NULL;
     const char *all[] = {"report", copy, "--format", "all", NULL};
     ck_assert_int_eq(mmx_test_run_mmx(all, &out, &err), 0);
@@ -280,6 +287,54 @@ START_TEST(test_cli)
     ck_assert_int_eq(mmx_test_run_mmx(none, &out, &err), 2);
     ck_assert_contains(err, "holds no sweep: ");
     ck_assert_contains(err, "sweep.json is missing (make one with mmx sweep)");
+}
+END_TEST
+
+/* Trials that kept their weights: the report adds the symmetry over training by variant. */
+START_TEST(test_cli_symmetry)
+{
+    g_autofree char *tmp = mmx_test_tmpdir();
+    g_autofree char *copy = copy_fixture(tmp);
+    g_autofree char *out = NULL, *err = NULL;
+    const char *md[] = {"report", copy, NULL};
+    ck_assert_int_eq(mmx_test_run_mmx(md, &out, &err), 0);
+    ck_assert(strstr(out, "Symmetry over training") == NULL); /* no trial has weights */
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    /* A real two-epoch run's folder stands in for both of gelu's first two trials. */
+    g_autofree char *run = g_build_filename(tmp, "run", NULL);
+    g_autofree char *spec = mmx_test_data_path("specs/train/mini.json");
+    const char *train[] = {"train", spec, "--out", run, "--quiet", "--set", "/train/checkpoint_every=1", NULL};
+    ck_assert_int_eq(mmx_test_run_mmx(train, NULL, &err), 0);
+    g_clear_pointer(&err, g_free);
+    const char *names[] = {"config.json", "epoch-1.safetensors", "epoch-2.safetensors", "final.safetensors"};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+            g_autofree char *from = g_build_filename(run, names[i], NULL);
+            g_autofree char *trial = g_strdup_printf("ea1000000000000%d", t);
+            g_autofree char *to = g_build_filename(copy, "trials", trial, names[i], NULL);
+            g_autofree char *bytes = NULL;
+            gsize len;
+            ck_assert(g_file_get_contents(from, &bytes, &len, NULL));
+            ck_assert(g_file_set_contents(to, bytes, (gssize)len, NULL));
+        }
+    const char *all[] = {"report", copy, "--format", "all", NULL};
+    ck_assert_int_eq(mmx_test_run_mmx(all, &out, &err), 0);
+    ck_assert_contains(out, "## Symmetry over training");
+    ck_assert_contains(out, "| variant | trials | epoch 0 | epoch 1 | epoch 2 |");
+    ck_assert_contains(out, "| gelu | 2 |");
+    ck_assert_contains(out, "Not analyzed:\n\n- trial eb10000000000000: ");
+    ck_assert_contains(out, "![symmetry over training](plots/symmetry.svg)");
+    g_autofree char *svg = g_build_filename(copy, "plots", "symmetry.svg", NULL);
+    ck_assert(g_file_test(svg, G_FILE_TEST_EXISTS));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    const char *json[] = {"report", copy, "--json", NULL};
+    ck_assert_int_eq(mmx_test_run_mmx(json, &out, &err), 0);
+    g_autoptr(json_t) j = json_loads(out, 0, NULL);
+    json_t *gelu = json_array_get(json_object_get(j, "symmetry"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(gelu, "variant")), "gelu");
+    ck_assert_int_eq(json_array_size(json_object_get(gelu, "mean_cosine")), 3);
 }
 END_TEST
 
@@ -385,6 +440,7 @@ report_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_add_test(tc, test_cli);
+    tcase_add_test(tc, test_cli_symmetry);
     suite_add_tcase(s, tc);
     return s;
 }

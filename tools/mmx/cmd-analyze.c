@@ -19,8 +19,10 @@ static const char *const description =
     "between the value weight and the key weight transposed (1: tied, ~0: independent) and\n"
     "the symmetric / antisymmetric split of the coupling V K; per matrix: the effective and\n"
     "stable rank and a power-law fit of the eigenvalues of W^T W with its KS distance.\n"
-    "--data adds the Hopfield energy of each tied parallel block (hopfield-parallel.json) at\n"
-    "the state entering and leaving it, on the first --inputs test images. See\n"
+    "--data runs the last weights on the first --inputs test images: the Hopfield energy of\n"
+    "each tied parallel block (hopfield-parallel.json) at the state entering and leaving\n"
+    "it, and the key-value memory view of the keys on the token grid (dead keys, usage\n"
+    "entropy, top-activating patches; with --svg, memory-<mixer>.svg). See\n"
     "docs/analysis.md.";
 
 /* Exit 2 for what the input is (missing, damaged, not fitting), 1 for anything else. */
@@ -69,11 +71,15 @@ analyze_spec(mmx_registry *reg, const char *path, const char *weights, char **se
     return mmx_analyze_checkpoint(model, weights, error);
 }
 
-/* The Hopfield energy of the weights at `weights` on the test split of `data`, added to
- * doc as "energy", normalized as the checkpoint says (or by the training split). */
+/* What --data adds for the weights at `weights`, on the test split of `data` normalized
+ * as the checkpoint says (or by the training split): "energy" (the tied blocks) and
+ * "memory" (the keys on the token grid), each {"not_computed": why} when the model has
+ * nothing it applies to; false when neither applies. *images: the test split, for the
+ * memory plots. */
 static bool
-add_energy(json_t *doc, mmx_registry *reg, const char *target, bool folder, char **sets,
-           const char *weights, const char *data, int inputs, GError **error)
+add_data_views(json_t *doc, mmx_registry *reg, const char *target, bool folder, char **sets,
+               const char *weights, const char *data, int inputs, mmx_dataset **images,
+               GError **error)
 {
     g_autoptr(mmx_graph) graph = NULL;
     g_autoptr(mmx_model) model = load_model(reg, target, folder, sets, &graph, error);
@@ -91,12 +97,36 @@ add_energy(json_t *doc, mmx_registry *reg, const char *target, bool folder, char
         stats.mean[0] = (float)g_ascii_strtod(mean, NULL);
         stats.std[0] = (float)g_ascii_strtod(std, NULL);
     }
-    json_t *e = mmx_analyze_energy(model, test, &stats, inputs, error);
-    if (e == NULL)
-        return false;
-    json_object_set_new(e, "weights", json_string(weights));
-    json_object_set_new(doc, "energy", e);
-    return true;
+    GError *why_e = NULL, *why_m = NULL;
+    json_t *e = mmx_analyze_energy(model, test, &stats, inputs, &why_e);
+    json_t *mem = mmx_analyze_memory(model, test, &stats, inputs, 8, &why_m);
+    /* Another failure than "does not apply" is the command's. */
+    GError **other = why_e && why_e->domain != MMX_ANALYZE_ERROR   ? &why_e
+                     : why_m && why_m->domain != MMX_ANALYZE_ERROR ? &why_m
+                                                                   : NULL;
+    bool ok = other == NULL && (e || mem);
+    if (other)
+        g_propagate_error(error, g_steal_pointer(other));
+    else if (!ok && strcmp(why_e->message, why_m->message) == 0)
+        g_set_error(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT, "--data: %s: %s", weights,
+                    why_e->message);
+    else if (!ok)
+        g_set_error(error, MMX_ANALYZE_ERROR, MMX_ANALYZE_ERROR_INPUT,
+                    "--data: nothing to compute on %s: the energy: %s; the memory view: %s",
+                    weights, why_e->message, why_m->message);
+    if (ok) {
+        json_object_set_new(doc, "energy", e ? e : json_pack("{s:s}", "not_computed", why_e->message));
+        json_object_set_new(doc, "memory", mem ? mem : json_pack("{s:s}", "not_computed", why_m->message));
+        json_object_set_new(json_object_get(doc, "energy"), "weights", json_string(weights));
+        json_object_set_new(json_object_get(doc, "memory"), "weights", json_string(weights));
+        *images = g_steal_pointer(&test);
+    } else {
+        json_decref(e);
+        json_decref(mem);
+    }
+    g_clear_error(&why_e);
+    g_clear_error(&why_m);
+    return ok;
 }
 
 /* The weights a document ends with: the checkpoint's, or a run's last. */
@@ -119,8 +149,8 @@ mmx_cmd_analyze(int argc, char **argv)
         {"weights", 0, 0, G_OPTION_ARG_FILENAME, &weights, "A safetensors checkpoint of SPEC", "FILE"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the analysis as JSON", NULL},
         {"svg", 0, 0, G_OPTION_ARG_FILENAME, &svg, "Write SVG plots into DIR (spectra, symmetry over training)", "DIR"},
-        {"data", 0, 0, G_OPTION_ARG_STRING, &data, "Also the Hopfield energy of the tied blocks along the layers on this data set's test images", "NAME|DIR"},
-        {"inputs", 0, 0, G_OPTION_ARG_INT, &inputs, "Test images for the energy (default 1000)", "N"},
+        {"data", 0, 0, G_OPTION_ARG_STRING, &data, "Also run the model on this data set's test images: the Hopfield energy of tied blocks, the key-value memory view", "NAME|DIR"},
+        {"inputs", 0, 0, G_OPTION_ARG_INT, &inputs, "Test images for --data (default 1000)", "N"},
         {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, "Override a value of SPEC by JSON Pointer", "/PTR=VALUE"},
         MMX_CLI_PLUGIN_OPTION,
         G_OPTION_ENTRY_NULL,
@@ -161,10 +191,16 @@ mmx_cmd_analyze(int argc, char **argv)
         return mmx_cli_fail(cmd, MMX_EXIT_USAGE,
                             "--data: the energy is computed for a checkpoint or a run folder's "
                             "last weights, not for a sweep folder");
-    if (data && !add_energy(doc, reg, target, folder, sets, last_weights(doc), data, inputs, &error))
-        return fail(error);
     g_autoptr(GPtrArray) files = NULL;
     if (svg && !mmx_analyze_write_svg(doc, svg, &files, &error))
+        return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
+    g_autoptr(mmx_dataset) images = NULL;
+    if (data && !add_data_views(doc, reg, target, folder, sets, last_weights(doc), data, inputs,
+                                &images, &error))
+        return fail(error);
+    json_t *memory = json_object_get(doc, "memory");
+    if (svg && json_object_get(memory, "mixers") &&
+        !mmx_analyze_memory_svg(memory, images, svg, files, &error))
         return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
     if (json) {
         mmx_cli_print_json(json_incref(doc));

@@ -3,6 +3,8 @@
  * report.csv, the SVG files in plots/; the Markdown (or CSV) is printed too. */
 #include "cli.h"
 
+#include <mmx/mmx-analyze.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +25,9 @@ static const char *const description =
     "accuracy vs the baseline paired by seed with a 95% confidence interval (Student's t),\n"
     "params, FLOPs, train img/s and failed trials; sorted by accuracy, baseline marked.\n"
     "Plots (SVG): learning curves, accuracy vs FLOPs and vs params with the Pareto front,\n"
-    "a forest plot of the deltas. See docs/sweeps.md.";
+    "a forest plot of the deltas. When the trials kept their weights, a section on the\n"
+    "symmetry of the mixers' weights over training (mmx analyze; plots/symmetry.svg).\n"
+    "See docs/sweeps.md.";
 
 static bool
 write_text(const char *dir, const char *name, const char *text, GError **error)
@@ -59,7 +63,20 @@ mmx_cmd_report(int argc, char **argv)
         if (!mmx_report_write_svg(report, pdir, &plots, &error))
             return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
     }
-    g_autofree char *table = mmx_report_markdown(report, (svg || all) ? "plots" : NULL);
+    /* Symmetry over training, when trials kept their weights (mmx analyze SWEEP_DIR): a
+     * section of its own after the statistics; a sweep without weights has none. */
+    g_autoptr(mmx_registry) reg = mmx_cli_registry();
+    g_autoptr(json_t) symmetry = reg ? mmx_analyze_sweep(reg, dir, NULL) : NULL;
+    if (symmetry && (svg || all)) {
+        g_autofree char *spath = g_build_filename(dir, "plots", "symmetry.svg", NULL);
+        if (!mmx_analyze_sweep_symmetry_svg(symmetry, spath, &error))
+            return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
+        g_ptr_array_add(plots, g_steal_pointer(&spath));
+    }
+    g_autofree char *stats = mmx_report_markdown(report, (svg || all) ? "plots" : NULL);
+    g_autofree char *section =
+        symmetry ? mmx_analyze_sweep_markdown(symmetry, (svg || all) ? "plots" : NULL) : NULL;
+    g_autofree char *table = g_strconcat(stats, section ? "\n" : "", section, NULL);
     g_autofree char *csvtext = mmx_report_csv(report);
     if ((md || all) && !write_text(dir, "report.md", table, &error))
         return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
@@ -67,7 +84,10 @@ mmx_cmd_report(int argc, char **argv)
         return mmx_cli_fail(cmd, MMX_EXIT_FAILURE, "%s", error->message);
 
     if (opt_json) {
-        mmx_cli_print_json(mmx_report_to_json(report));
+        json_t *j = mmx_report_to_json(report);
+        if (symmetry)
+            json_object_set_new(j, "symmetry", mmx_analyze_sweep_series(symmetry));
+        mmx_cli_print_json(j);
         return MMX_EXIT_OK;
     }
     if (md || all)
