@@ -34,7 +34,13 @@ def _conv_bn(cin, cout, k, stride=1, groups=1):
 
 
 class _Peer(nn.Module):
-    """Weight decay on matrices and kernels, none on biases, norms and layer scales (timm)."""
+    """Weight decay on matrices and kernels, none on biases, norms and layer scales (timm).
+    train_memory_format: what the training benchmark converts the module and its input to
+    (channels_last, PyTorch's advice for convolutional nets on CPU, for FFNet and ConvNeXt:
+    it trained them 1.2-2x faster than NCHW on the 2-core AVX-512 machine of
+    docs/performance.md, while batch-1 inference was no faster, so that stays NCHW)."""
+
+    train_memory_format = torch.contiguous_format
 
     def split_decay(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -67,6 +73,8 @@ class ChannelMixer(nn.Module):
 
 
 class FFNet(_Peer):
+    train_memory_format = torch.channels_last
+
     def __init__(self, in_chans, classes, dims, depths, k, ck, ratio):
         super().__init__()
         self.stem = nn.Sequential(_conv_bn(in_chans, dims[0], 3, stride=2), nn.GELU())
@@ -120,6 +128,8 @@ class ConvNeXtBlock(nn.Module):
 
 
 class ConvNeXt(_Peer):
+    train_memory_format = torch.channels_last
+
     def __init__(self, in_chans, classes, dims, depths, k, ratio, patch=2, layer_scale=1e-6):
         super().__init__()
         layers = [nn.Conv2d(in_chans, dims[0], patch, patch), LayerNormChannelsFirst(dims[0])]

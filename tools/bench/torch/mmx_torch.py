@@ -912,6 +912,10 @@ def bench(model, classes, in_dims, mode, batch, steps, warmup):
     y = torch.arange(batch) % classes
     ms = []
     if mode == "train":
+        fmt = getattr(model, "train_memory_format", torch.contiguous_format)
+        if fmt != torch.contiguous_format:  # an idiomatic conv net (idiomatic.py)
+            model = model.to(memory_format=fmt)
+            x = x.contiguous(memory_format=fmt)
         model.train()
         opt = make_optimizer(model, {"optimizer": "adamw", "lr": 1e-4, "wd": 0.05})
         for s in range(-warmup, steps):
