@@ -119,6 +119,15 @@ check("gemm-bench's peak and triad columns are read by thread count",
       and peer.parse_gemm_bench(TABLES, 4) == ({}, None),
       (peer.parse_gemm_bench(TABLES, 2), peer.parse_gemm_bench(TABLES, 1)))
 
+LOADED = TABLES.replace("| avx512 | 172.8 | 327.0 |", "| avx512 | 116.0 | 61.0 |").replace(
+    "| avx2 | 93.4 | 168.2 |", "| avx2 | 115.0 | 66.0 |")
+best = peer.best_peak([LOADED, TABLES], 2)
+loaded = peer.best_peak([LOADED], 2)
+check("the peak is the best 2-thread figure over runs, or the 1-thread one when larger",
+      best == {"peak": 327.0, "isa": "avx512", "at_threads": 327.0, "at_one": 172.8}
+      and loaded == {"peak": 116.0, "isa": "avx512", "at_threads": 66.0, "at_one": 116.0},
+      (best, loaded))
+
 # With torch.
 has_torch = os.access(PY, os.X_OK) and subprocess.run(
     [PY, "-c", "import torch"], capture_output=True).returncode == 0

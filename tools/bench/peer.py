@@ -151,3 +151,19 @@ def parse_gemm_bench(stdout, threads):
         elif cells[0] == "triad":
             triad = value
     return peak, triad
+
+
+def best_peak(outputs, threads):
+    """The FMA peak P to judge against, from several gemm-bench outputs: the best
+    `threads`-thread figure over the ISAs and runs, or the best 1-thread figure when that
+    is larger (threads never run slower than one of them on an idle machine; on a loaded
+    one the `threads`-thread loop can share its cores with neighbours and measure less
+    than one core alone). A dict: peak, isa, at_threads, at_one."""
+    at_t, at_1 = (0.0, None), (0.0, None)
+    for out in outputs:
+        for isa, v in parse_gemm_bench(out, threads)[0].items():
+            at_t = max(at_t, (v, isa))
+        for isa, v in parse_gemm_bench(out, 1)[0].items():
+            at_1 = max(at_1, (v, isa))
+    best = max(at_t, at_1)
+    return {"peak": best[0], "isa": best[1], "at_threads": at_t[0], "at_one": at_1[0]}
