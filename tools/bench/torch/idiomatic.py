@@ -37,8 +37,8 @@ class _Peer(nn.Module):
     """Weight decay on matrices and kernels, none on biases, norms and layer scales (timm).
     train_memory_format: what the training benchmark converts the module and its input to
     (channels_last, PyTorch's advice for convolutional nets on CPU, for FFNet and ConvNeXt:
-    it trained them 1.2-2x faster than NCHW on the 2-core AVX-512 machine of
-    docs/performance.md, while batch-1 inference was no faster, so that stays NCHW)."""
+    one training step measured 1.2-2x faster than NCHW on a loaded 2-core AVX-512
+    machine, while batch-1 inference was no faster, so that stays NCHW)."""
 
     train_memory_format = torch.contiguous_format
 
