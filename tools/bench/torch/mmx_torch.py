@@ -5,7 +5,9 @@
     mmx_torch.py graph SPEC [--set /PTR=VALUE]...      the graph as the twin sees it
     mmx_torch.py eval  SPEC --weights FILE [--data NAME] [--logits FILE] [--json]
     mmx_torch.py train SPEC [--data NAME] [--epochs N] [--batch N] [--save FILE] [--json]
-    mmx_torch.py bench SPEC [--mode train|infer] [--batch N] [--threads N] [--json]
+    mmx_torch.py bench SPEC [--mode train|infer] [--batch N] [--threads N] [--peer twin|idiomatic]
+                            [--json]
+    mmx_torch.py idiomatic SPEC                        the idiomatic peer's parameter check
 
 Design. The twin is a generic interpreter, not a port of each model: `mmx info --json`
 exports the graph mmx builds from a spec (nodes in execution order with their value ids,
@@ -910,6 +912,10 @@ def bench(model, classes, in_dims, mode, batch, steps, warmup):
     y = torch.arange(batch) % classes
     ms = []
     if mode == "train":
+        fmt = getattr(model, "train_memory_format", torch.contiguous_format)
+        if fmt != torch.contiguous_format:  # an idiomatic conv net (idiomatic.py)
+            model = model.to(memory_format=fmt)
+            x = x.contiguous(memory_format=fmt)
         model.train()
         opt = make_optimizer(model, {"optimizer": "adamw", "lr": 1e-4, "wd": 0.05})
         for s in range(-warmup, steps):
@@ -928,16 +934,41 @@ def bench(model, classes, in_dims, mode, batch, steps, warmup):
     return sorted(ms)
 
 
+def _idiomatic(args, g):
+    """The idiomatic peer (tools/bench/torch/idiomatic.py) of args.spec: (module, input dims)."""
+    import idiomatic
+    if not args.spec or args.set or args.graph:
+        raise TwinError("the idiomatic peer is built from a spec file as it is (no --set, "
+                        "no --graph)")
+    with open(args.spec) as f:
+        spec = json.load(f)
+    try:
+        return idiomatic.build(spec, g)
+    except idiomatic.IdiomaticError as e:
+        raise TwinError(str(e)) from None
+
+
+def cmd_idiomatic(args):
+    g = _graph_for(args)
+    model, dims = _idiomatic(args, g)
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(json.dumps({"spec": g["name"], "params": n, "mmx_params": g["totals"]["params"],
+                      "input": dims, "module": type(model).__name__}))
+    return 0
+
+
 def cmd_bench(args):
     _set_threads(args.threads)
     g = _graph_for(args)
-    model = MmxTwin(g, seed=0)
-    ms = bench(model, g["classes"], g["input"]["dims"], args.mode, args.batch, args.steps,
-               args.warmup)
+    if args.peer == "idiomatic":
+        model, dims = _idiomatic(args, g)
+    else:
+        model, dims = MmxTwin(g, seed=0), g["input"]["dims"]
+    ms = bench(model, g["classes"], dims, args.mode, args.batch, args.steps, args.warmup)
     k = len(ms)
     med = ms[k // 2] if k % 2 else 0.5 * (ms[k // 2 - 1] + ms[k // 2])
-    out = {"spec": g["name"], "mode": args.mode, "batch": args.batch, "steps": args.steps,
-           "threads": torch.get_num_threads(),
+    out = {"spec": g["name"], "peer": args.peer, "mode": args.mode, "batch": args.batch,
+           "steps": args.steps, "threads": torch.get_num_threads(),
            "ms_per_step": {"median": med, "min": ms[0], "max": ms[-1]},
            "img_per_s": {"median": args.batch * 1e3 / med, "min": args.batch * 1e3 / ms[-1],
                          "max": args.batch * 1e3 / ms[0]},
@@ -945,7 +976,7 @@ def cmd_bench(args):
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{g['name']} (torch twin), {args.mode}, batch {args.batch}, "
+        print(f"{g['name']} (torch {args.peer}), {args.mode}, batch {args.batch}, "
               f"{out['threads']} threads: {med:.3f} ms/step median (min {ms[0]:.3f}, max "
               f"{ms[-1]:.3f}), {out['img_per_s']['median']:.1f} img/s")
     return 0
@@ -992,8 +1023,15 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--peer", choices=("twin", "idiomatic"), default="twin",
+                   help="the graph-interpreting twin, or the model as PyTorch code writes it "
+                        "(tools/bench/torch/idiomatic.py: ffnet, convnext, mlp-mixer)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("idiomatic", help="build the idiomatic peer of SPEC and check that it "
+                       "has mmx's parameter count (JSON; exit 2 with the reason if not)")
+    common(p)
+    p.set_defaults(fn=cmd_idiomatic)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
