@@ -7,9 +7,11 @@
  *                   broadcast over channels: a batched host sgemm, one product per sample)
  *   transpose:      the weight is stored [in, out] and used transposed (tied weights:
  *                   the value slot of a symmetric Hopfield mixer reads the key's W)
- *   causal:         token axis only, out == N: the effective map is masked lower-triangular
- *                   (token t sees tokens <= t); masked entries are never read and get zero
- *                   gradient (Badger 2024's masked mixer)
+ *   causal:         token axis only: the effective map is masked lower-triangular (token t
+ *                   sees tokens <= t); masked entries are never read and get zero gradient
+ *                   (Badger 2024's masked mixer). out == N, or out a multiple of N (each
+ *                   token expanded to out / N rows) or a divisor of N (N / out rows per
+ *                   token mapped back): the expanded masked mixer's two layers
  *
  * All GEMM-shaped work goes through ctx->host->sgemm / sgemm_batched. What is left is row
  * arithmetic (bias add, bias-gradient sums, summing per-chunk partials, the mask's row
@@ -166,9 +168,13 @@ ws_layout(const lin_geom *g, int64_t batch)
     return L;
 }
 
-/* The causal mask as a column range per row of the STORED weight: stored [out, in]
- * (t, s) keeps s <= t, a row prefix; stored transposed [in, out] (s, t) keeps t >= s, a
- * row suffix. Without causal, the whole row. */
+/* The causal mask as a column range per row of the STORED weight. The map's N positions
+ * are the smaller of in and out; the larger side holds e = max / min rows per position
+ * (e = 1 for the square map; the expanded masked mixer maps N tokens to e N rows and back),
+ * and row j of a side of e rows per position is at position j / e. Output row t keeps the
+ * inputs s at a position <= its own: stored [out, in] (t, s) keeps a row prefix s <
+ * (t / e_out + 1) e_in; stored transposed [in, out] (s, t) a row suffix t >= (s / e_in)
+ * e_out. Without causal, the whole row. */
 static void
 keep_range(const lin_geom *g, int64_t row, int64_t *lo, int64_t *hi)
 {
@@ -177,10 +183,11 @@ keep_range(const lin_geom *g, int64_t row, int64_t *lo, int64_t *hi)
     *hi = width;
     if (!g->causal)
         return;
+    int64_t n = g->in < g->out ? g->in : g->out, e_in = g->in / n, e_out = g->out / n;
     if (g->transpose)
-        *lo = row;
+        *lo = row / e_in * e_out;
     else
-        *hi = row + 1;
+        *hi = (row / e_out + 1) * e_in;
 }
 
 /* ---- the drivers, shared by every ISA ---- */
@@ -418,10 +425,12 @@ linear_infer(mmx_ctx *ctx, const mmx_node *node, mmx_shape *out, mmx_param_info 
                          "linear: causal masks the token map (token t sees tokens <= t) and needs "
                          "axis=token; got axis=channel on %s",
                          mmx_shape_text(x, sx));
-    if (g.causal && g.out != g.in)
+    if (g.causal && g.out % g.in != 0 && g.in % g.out != 0)
         return MMX_ERROR(ctx, MMX_ERR_INVALID,
                          "linear: causal needs out == N (a square lower-triangular map over the "
-                         "%lld tokens of %s); got out = %lld",
+                         "%lld tokens of %s), a multiple of N (each token expanded to out / N "
+                         "rows) or a divisor of N (N / out rows per token mapped back); got out "
+                         "= %lld",
                          (long long)g.in, mmx_shape_text(x, sx), (long long)g.out);
     *out = *x;
     if (g.token) {
@@ -554,6 +563,9 @@ static const char *const linear_examples[] = {
     "{\"attrs\": {\"axis\": \"token\", \"causal\": true}, \"inputs\": [[6, 7]]}",
     "{\"attrs\": {\"axis\": \"token\", \"causal\": true, \"transpose\": true, \"bias\": false}, "
     "\"inputs\": [\"2x3:5\"]}",
+    "{\"attrs\": {\"axis\": \"token\", \"causal\": true, \"out\": 12}, \"inputs\": [[6, 7]]}",
+    "{\"attrs\": {\"axis\": \"token\", \"causal\": true, \"out\": 3, \"transpose\": true}, "
+    "\"inputs\": [[6, 7]]}",
     NULL};
 
 /* A channel bias on the channel axis, a row bias ([out], one per token row) on the token
@@ -565,7 +577,9 @@ linear_node_flags(const mmx_node *node)
     /* The channel axis maps each token of a sequence on its own; a causal token map sees
      * tokens <= t. (A vector [C] has no tokens.) */
     int tokens = node->inputs[0].rank >= 2;
-    uint32_t causal = (!g.token && tokens) || g.causal ? MMX_OP_CAUSAL : 0;
+    /* An expanding or contracting causal map changes the number of rows, so it cannot make
+     * the promise (same N tokens in and out); the graph around it is causal as a whole. */
+    uint32_t causal = (!g.token && tokens) || (g.causal && g.out == g.in) ? MMX_OP_CAUSAL : 0;
     return (g.token ? MMX_OP_ROW_BIAS_EPILOGUE : MMX_OP_BIAS_EPILOGUE) | causal;
 }
 

@@ -479,9 +479,11 @@ END_TEST
 START_TEST(test_lm_zoo_specs_are_causal)
 {
     const char *specs[] = {"specs/models/lm/masked-mixer.json", "specs/models/lm/transformer.json",
-                           "specs/models/lm/hybrid.json", "specs/models/lm/gmlp.json"};
+                           "specs/models/lm/hybrid.json", "specs/models/lm/gmlp.json",
+                           "specs/models/lm/masked-mixer-expanded.json"};
     /* The hybrid counts its blocks in attention + masked-mixing pairs. */
-    const char *depth[] = {"/vars/depth=2", "/vars/depth=2", "/vars/pairs=1", "/vars/depth=2"};
+    const char *depth[] = {"/vars/depth=2", "/vars/depth=2", "/vars/pairs=1", "/vars/depth=2",
+                           "/vars/depth=2"};
     for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
         const char *const small[] = {"/vars/dim=16", "/vars/context=12", depth[i], NULL};
         g_autoptr(mmx_registry) reg = mmx_test_registry();

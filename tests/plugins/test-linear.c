@@ -38,12 +38,21 @@ cfg_of(const oph *h)
     return c;
 }
 
+/* Whether causal keeps (o, i): input i at a position <= output o's, a side of size
+ * e x min(in, out) holding e rows per position (e = 1: the square map's i <= o). */
+static bool
+causal_keeps(const lin_cfg *c, int64_t o, int64_t i)
+{
+    int64_t n = c->in < c->out ? c->in : c->out;
+    return i / (c->in / n) <= o / (c->out / n);
+}
+
 /* W_eff[o][i] as the maths defines it: stored [out, in], or [in, out] transposed; zero
- * above the diagonal when causal. */
+ * above the (block) diagonal when causal. */
 static double
 weff(const lin_cfg *c, const float *w, int64_t o, int64_t i)
 {
-    if (c->causal && i > o)
+    if (c->causal && !causal_keeps(c, o, i))
         return 0.0;
     return c->transpose ? w[i * c->out + o] : w[o * c->in + i];
 }
@@ -104,12 +113,18 @@ lin_case_at(int i)
     case 6:
         return (lin_case){"{\"axis\": \"token\", \"causal\": true, \"transpose\": true}",
                           mmx_shape_make(2, d2b)};
-    default:
+    case 7:
         return (lin_case){"{\"axis\": \"token\", \"causal\": true, \"bias\": false}",
+                          mmx_shape_tokens(2, 3, 5)};
+    case 8: /* the expanded masked mixer's first layer: 3 rows per token */
+        return (lin_case){"{\"axis\": \"token\", \"causal\": true, \"out\": 18}",
+                          mmx_shape_tokens(2, 3, 5)};
+    default: /* and its second: 3 rows per token mapped back, stored transposed */
+        return (lin_case){"{\"axis\": \"token\", \"causal\": true, \"out\": 2, \"transpose\": true}",
                           mmx_shape_tokens(2, 3, 5)};
     }
 }
-#define N_LIN_CASES 8
+#define N_LIN_CASES 10
 
 START_TEST(test_forward_matches_reference)
 {
@@ -414,7 +429,9 @@ START_TEST(test_refusals)
     g_autofree char *e3 =
         oph_refusal(reg, "linear", "{\"axis\": \"token\", \"causal\": true, \"out\": 4}", &g, 1);
     ck_assert_contains(e3, "linear: causal needs out == N (a square lower-triangular map over the "
-                           "9 tokens of [9, 4] (3x3 grid)); got out = 4");
+                           "9 tokens of [9, 4] (3x3 grid)), a multiple of N (each token expanded "
+                           "to out / N rows) or a divisor of N (N / out rows per token mapped "
+                           "back); got out = 4");
     g_autofree char *e4 = oph_attr_errors(reg, "linear", "{\"out\": -1}");
     ck_assert_contains(e4, "attribute 'out' of op 'linear': expected an integer in [0, 16777216], "
                            "got -1");
