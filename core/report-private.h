@@ -16,6 +16,10 @@ typedef struct mmx__metric {
     const char *axis;               /* plot axis label */
     const char *delta_axis;         /* forest plot axis label */
     double scale;                   /* shown as value x scale (100: percent) */
+    const char *delta_unit;         /* how the table's note states a delta's unit */
+    /* What FLOPs are counted per ("image"; "img" in the table header; the note's words) */
+    const char *sample, *sample_short, *sample_note;
+    const char *rate;               /* what the throughput counts: "img", "tokens" */
     const char *format;             /* printf format of a scaled value */
     bool higher_better;
 } mmx__metric;

@@ -140,8 +140,8 @@ bool
 mmx__svg_scatter(const mmx_report *r, const char *path, bool flops, GError **error)
 {
     mmx__plot p = {0};
-    bool lm = !r->metric->higher_better; /* bits per byte: the samples are text windows */
-    const char *what = flops ? (lm ? "FLOPs per window" : "FLOPs per image") : "parameters";
+    g_autofree char *per = g_strdup_printf("FLOPs per %s", r->metric->sample);
+    const char *what = flops ? per : "parameters";
     const double S = r->metric->scale;
     /* Up is better on the plot's own terms: the front keeps the best of each cost. */
     const double better = r->metric->higher_better ? 1 : -1;

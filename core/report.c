@@ -76,6 +76,11 @@ static const mmx__metric metric_accuracy = {
     .axis = "test accuracy (%)",
     .delta_axis = "Δ test accuracy (percentage points)",
     .scale = 100,
+    .delta_unit = "in test accuracy, percentage points",
+    .sample = "image",
+    .sample_short = "img",
+    .sample_note = "image",
+    .rate = "img",
     .format = "%.2f",
     .higher_better = true};
 
@@ -91,6 +96,11 @@ static const mmx__metric metric_bits_per_byte = {
     .axis = "validation bits per byte",
     .delta_axis = "Δ validation bits per byte (lower is better)",
     .scale = 1,
+    .delta_unit = "in bits per byte",
+    .sample = "window",
+    .sample_short = "window",
+    .sample_note = "window (one sample of context tokens)",
+    .rate = "tokens",
     .format = "%.4f",
     .higher_better = false};
 
@@ -529,12 +539,11 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
     GString *md = g_string_new(NULL);
     g_string_append_printf(md, "# Sweep report: %s\n\n", r->name);
     const mmx__metric *m = r->metric;
-    bool lm = m == &metric_bits_per_byte;
     g_string_append_printf(md,
                            "| variant | seeds | %s | %s | %s | params | FLOPs/%s | train %s/s | "
                            "failed |\n",
-                           m->column, m->loss_column, m->delta_column, lm ? "window" : "img",
-                           lm ? "tokens" : "img");
+                           m->column, m->loss_column, m->delta_column,
+                           m->sample_short, m->rate);
     g_string_append(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (guint k = 0; k < r->variants->len; k++) {
         const mmx__variant *v = g_ptr_array_index(r->variants, k);
@@ -558,12 +567,11 @@ mmx_report_markdown(const mmx_report *r, const char *plots_dir)
         md,
         "\nSorted by mean %s, best first (%s is better). Baseline in bold. Mean ± sample "
         "standard deviation (n − 1) over the finished seeds. Δ is the difference to the "
-        "baseline%s, paired by seed (seeds both finished); the 95%% confidence interval is "
+        "baseline %s, paired by seed (seeds both finished); the 95%% confidence interval is "
         "mean ± t(0.975, n − 1) · sd / √n with Student's t (n pairs). FLOPs are per %s, "
         "forward pass, multiply-adds counted as 2.\n",
         m->name, m->higher_better ? "higher" : "lower",
-        lm ? " in bits per byte" : " in test accuracy, percentage points",
-        lm ? "window (one sample of context tokens)" : "image");
+        m->delta_unit, m->sample_note);
     bool header = false;
     for (guint k = 0; k < r->variants->len; k++) {
         const mmx__variant *v = g_ptr_array_index(r->variants, k);
